@@ -1,0 +1,177 @@
+#include "cache/read_path.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "cache/block_cache.h"
+#include "cache/block_fetcher.h"
+#include "cache/read_stream.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace immichfs::cache {
+namespace {
+
+// How far ahead of a stream's start we look for a cached block to stop at.
+constexpr uint64_t kScanAheadBlocks = 1024;
+
+}  // namespace
+
+class ReadPath::Handle final : public ReadHandle {
+ public:
+  Handle(ReadPath* path, const AssetKey& key)
+      : path_(path),
+        asset_{key.asset_id, key.size, BlockCache::KeyFor(key.asset_id, key.checksum)},
+        window_(path->options_.min_readahead) {}
+
+  ~Handle() override {
+    absl::MutexLock lock(&mu_);
+    if (stream_) stream_->Cancel();  // its thread ends on its own
+  }
+
+  absl::StatusOr<size_t> Read(uint64_t offset, size_t size, char* buf) override;
+
+  uint64_t ReadaheadWindow() override {
+    absl::MutexLock lock(&mu_);
+    return stream_ ? stream_->window() : window_;
+  }
+
+ private:
+  // Serves at least one byte of [offset, offset+size), which starts with a
+  // block the cache does not hold.
+  absl::StatusOr<size_t> ReadMiss(uint64_t offset, size_t size, char* buf);
+  // The stream that should serve `offset`, or null to fetch it.
+  std::shared_ptr<RangeStream> Route(uint64_t offset);
+  std::shared_ptr<RangeStream> StartStreamLocked(uint64_t offset, uint64_t window)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Eio(uint64_t offset, size_t size, const absl::Status& cause) const {
+    return ErrnoError(EIO, absl::StrCat("asset ", asset_.id, ": read of ", size,
+                                        " bytes at offset ", offset, ": ", cause.message()));
+  }
+
+  ReadPath* const path_;
+  const AssetRef asset_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<RangeStream> stream_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;  // where the latest read ended
+  uint64_t window_ ABSL_GUARDED_BY(mu_);    // for the next stream
+};
+
+absl::StatusOr<size_t> ReadPath::Handle::Read(uint64_t offset, size_t size, char* buf) {
+  if (offset >= asset_.size || size == 0) return 0;  // never ask the server past EOF
+  size = static_cast<size_t>(std::min<uint64_t>(size, asset_.size - offset));
+  BlockCache* cache = path_->cache_;
+  const uint64_t bs = path_->block_size_;
+  size_t done = 0;
+  while (done < size) {
+    uint64_t at = offset + done;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(size - done, bs - at % bs));
+    if (cache != nullptr &&
+        cache->Read(asset_.cache_key, at / bs, at % bs, want, buf + done) == want) {
+      done += want;
+      continue;
+    }
+    absl::StatusOr<size_t> got = ReadMiss(at, size - done, buf + done);
+    if (!got.ok()) return got.status();
+    done += *got;
+  }
+  absl::MutexLock lock(&mu_);
+  next_ = offset + done;
+  return done;
+}
+
+absl::StatusOr<size_t> ReadPath::Handle::ReadMiss(uint64_t offset, size_t size, char* buf) {
+  if (std::shared_ptr<RangeStream> stream = Route(offset)) {
+    absl::StatusOr<size_t> got = stream->Read(offset, size, buf, path_->options_.stall_timeout);
+    if (got.ok()) return got;
+    if (got.status().code() != absl::StatusCode::kAborted) {
+      absl::MutexLock lock(&mu_);
+      if (stream_ == stream) stream_.reset();  // the next read starts afresh
+      return Eio(offset, size, got.status());
+    }
+    // The stream cannot serve it after all (cancelled, stopped): fetch.
+  }
+  absl::Status status = path_->fetcher_->Fetch(asset_, offset, size, buf);
+  if (!status.ok()) return Eio(offset, size, status);
+  return size;
+}
+
+std::shared_ptr<RangeStream> ReadPath::Handle::Route(uint64_t offset) {
+  const uint64_t bs = path_->block_size_;
+  absl::MutexLock lock(&mu_);
+  RangeStream::Place place = stream_ ? stream_->Locate(offset) : RangeStream::Place::kAway;
+  if (place == RangeStream::Place::kServe) return stream_;
+  if (place == RangeStream::Place::kBehind) return nullptr;
+  if (offset + bs >= next_ && offset <= next_ + bs) {  // sequential: (re)start a stream here
+    uint64_t window = window_;
+    if (stream_) {
+      window = std::max(window, stream_->window());
+      stream_->Cancel();
+      stream_.reset();
+    }
+    return StartStreamLocked(offset, window);
+  }
+  // A seek.
+  if (stream_) {
+    stream_->Cancel();
+    stream_.reset();
+  }
+  window_ = path_->options_.min_readahead;
+  return nullptr;
+}
+
+std::shared_ptr<RangeStream> ReadPath::Handle::StartStreamLocked(uint64_t offset,
+                                                                 uint64_t window) {
+  const uint64_t bs = path_->block_size_;
+  StreamParams params;
+  params.api = path_->api_;
+  params.cache = path_->cache_;
+  params.asset = asset_;
+  params.start = offset / bs * bs;
+  params.end = asset_.size;
+  // Stop at the next cached block: from there the cache serves the reader.
+  if (path_->cache_ != nullptr) {
+    uint64_t first = params.start / bs + 1;
+    uint64_t limit = std::min((asset_.size + bs - 1) / bs, first + kScanAheadBlocks);
+    for (uint64_t index = first; index < limit; ++index) {
+      if (path_->cache_->Contains(asset_.cache_key, index)) {
+        params.end = index * bs;
+        break;
+      }
+    }
+  }
+  params.block_size = bs;
+  params.window = window;
+  params.max_window = path_->options_.max_readahead;
+  params.idle_timeout = path_->options_.idle_timeout;
+  absl::StatusOr<std::shared_ptr<RangeStream>> stream =
+      RangeStream::Start(std::move(params), path_->threads_);
+  if (!stream.ok()) {
+    LOG(kWarning, "%s; fetching instead", stream.status().message());
+    return nullptr;
+  }
+  window_ = window;
+  stream_ = *std::move(stream);
+  return stream_;
+}
+
+ReadPath::ReadPath(immich::ImmichApi* api, BlockCache* cache, ReadPathOptions options)
+    : api_(api),
+      cache_(cache),
+      options_(options),
+      block_size_(cache != nullptr ? cache->block_size() : std::max<uint64_t>(options.block_size, 1)),
+      fetcher_(std::make_unique<BlockFetcher>(api, cache, block_size_)),
+      threads_(std::make_shared<ThreadTracker>()) {}
+
+ReadPath::~ReadPath() { threads_->WaitIdle(); }
+
+std::unique_ptr<ReadHandle> ReadPath::Open(const AssetKey& key) {
+  return std::make_unique<Handle>(this, key);  // downloads nothing
+}
+
+}  // namespace immichfs::cache
