@@ -1,0 +1,209 @@
+#include "fs/catalog.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fake_api/fake_api.h"
+#include "gtest/gtest.h"
+
+namespace immichfs::fs {
+namespace {
+
+using fake::AssetSpec;
+using fake::FakeImmichApi;
+using fake::Method;
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  CatalogTest() : catalog_(&api_, absl::Seconds(10), [this] { return now_; }) {}
+
+  std::vector<std::string> Shown(const std::string& album_id) {
+    std::vector<std::string> out;
+    for (const auto& [shown, id] : catalog_.Listing(album_id)) out.push_back(shown);
+    return out;
+  }
+  std::string Tag(const std::string& id) { return id.substr(0, 8); }
+
+  absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
+  FakeImmichApi api_;
+  Catalog catalog_;
+};
+
+TEST_F(CatalogTest, AlbumsWithOneNameAreToldApartByIdTheOldestKeepsIt) {
+  std::string first = api_.AddAlbum("Trip");
+  std::string second = api_.AddAlbum("Trip");
+  api_.AddAlbum("Home/Work");
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());
+  EXPECT_EQ(catalog_.AlbumByShown("Trip")->id, first);
+  EXPECT_EQ(catalog_.AlbumByShown("Trip (" + Tag(second) + ")")->id, second);
+  EXPECT_TRUE(catalog_.AlbumByShown("Home\xEF\xBC\x8FWork").has_value());
+  EXPECT_EQ(catalog_.AlbumCount(), 3u);
+}
+
+TEST_F(CatalogTest, AssetNamesCollideOldestUploadKeepsThePlainName) {
+  std::string album = api_.AddAlbum("A");
+  AssetSpec newer{.name = "IMG.jpg", .bytes = "new", .uploaded_at = absl::FromUnixSeconds(200),
+                  .albums = {album}};
+  AssetSpec older{.name = "IMG.jpg", .bytes = "old", .uploaded_at = absl::FromUnixSeconds(100),
+                  .albums = {album}};
+  std::string n = api_.AddAsset(newer);
+  std::string o = api_.AddAsset(older);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(catalog_.AssetInAlbum(album, "IMG.jpg"), o);
+  EXPECT_EQ(catalog_.AssetInAlbum(album, "IMG (" + Tag(n) + ").jpg"), n);
+}
+
+TEST_F(CatalogTest, ANameStaysWithItsAssetWhenAnOlderNamesakeArrives) {
+  std::string album = api_.AddAlbum("A");
+  std::string shown_first = api_.AddAsset(
+      {.name = "x.jpg", .bytes = "1", .uploaded_at = absl::FromUnixSeconds(200), .albums = {album}});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), std::vector<std::string>{"x.jpg"});
+  std::string older = api_.AddAsset(
+      {.name = "x.jpg", .bytes = "2", .uploaded_at = absl::FromUnixSeconds(100), .albums = {album}});
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(catalog_.AssetInAlbum(album, "x.jpg"), shown_first);
+  EXPECT_EQ(catalog_.AssetInAlbum(album, "x (" + Tag(older) + ").jpg"), older);
+}
+
+TEST_F(CatalogTest, HiddenAndTrashedAssetsAreNotListed) {
+  std::string album = api_.AddAlbum("A");
+  std::string motion = api_.AddAsset({.name = "live.mov", .bytes = "v", .visibility = "hidden",
+                                      .albums = {album}});
+  api_.AddAsset({.name = "live.heic", .bytes = "s", .live_photo_video_id = motion,
+                 .albums = {album}});
+  api_.AddAsset({.name = "gone.jpg", .bytes = "t", .trashed = true, .albums = {album}});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), std::vector<std::string>{"live.heic"});
+}
+
+TEST_F(CatalogTest, UnknownSizeIsAskedForByItself) {
+  std::string album = api_.AddAlbum("A");
+  std::string id = api_.AddAsset({.name = "a.jpg", .bytes = "12345", .size_known = false,
+                                  .albums = {album}});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kGetAsset), 1);
+  EXPECT_EQ(catalog_.Asset(id)->size, 5);
+}
+
+TEST_F(CatalogTest, AnAssetWhoseSizeCannotBeLearnedIsHiddenUntilItIs) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset({.name = "a.jpg", .bytes = "12345", .size_known = false, .albums = {album}});
+  api_.FailNext(Method::kGetAsset, absl::UnavailableError("down"));
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_TRUE(Shown(album).empty());
+  // Unchanged album, but incomplete: paged again once the TTL has passed.
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), std::vector<std::string>{"a.jpg"});
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 2);
+}
+
+TEST_F(CatalogTest, AnUnchangedAlbumIsNotPagedAgain) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());  // within the TTL: no calls at all
+  EXPECT_EQ(api_.Calls(Method::kListAlbums), 1);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kListAlbums), 2);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+}
+
+TEST_F(CatalogTest, AChangedAlbumIsPagedAgain) {
+  std::string album = api_.AddAlbum("A");
+  std::string a = api_.AddAsset("a.jpg", "a", {album});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  api_.SetAssetBytes(a, "changed content");  // moves lastModifiedAssetTimestamp
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 2);
+  EXPECT_EQ(catalog_.Asset(a)->size, 15);
+  api_.AddAsset("b.jpg", "b", {album});
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), (std::vector<std::string>{"a.jpg", "b.jpg"}));
+}
+
+TEST_F(CatalogTest, ServerDownKeepsWhatIsKnownAndBacksOff) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  api_.SetDown(true);
+  now_ += absl::Seconds(11);
+  EXPECT_EQ(catalog_.RefreshRoot().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(catalog_.RefreshRoot().ok());  // not asked again within the TTL
+  EXPECT_EQ(api_.Calls(Method::kListAlbums), 2);
+  EXPECT_EQ(Shown(album), std::vector<std::string>{"a.jpg"});
+  EXPECT_TRUE(catalog_.AlbumByShown("A").has_value());
+}
+
+TEST_F(CatalogTest, ColdStartWithServerDownFails) {
+  api_.SetDown(true);
+  EXPECT_FALSE(catalog_.RefreshRoot().ok());
+  EXPECT_FALSE(catalog_.HasAlbums());
+  api_.SetDown(false);
+  EXPECT_TRUE(catalog_.RefreshRoot().ok());  // a cold catalog retries at once
+}
+
+TEST_F(CatalogTest, AnAlbumGoneFromTheServerIsNotFound) {
+  std::string album = api_.AddAlbum("A");
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());
+  ASSERT_TRUE(api_.DeleteAlbum(album).ok());
+  now_ += absl::Seconds(11);
+  EXPECT_EQ(catalog_.RefreshAlbum(album).code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(catalog_.AlbumByShown("A").has_value());
+}
+
+TEST_F(CatalogTest, PagesThroughALargeAlbum) {
+  std::string album = api_.AddAlbum("Big");
+  for (int i = 0; i < 2500; ++i) {
+    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
+  EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
+}
+
+TEST_F(CatalogTest, ConcurrentReadersOfAColdAlbumPageItOnce) {
+  std::string album = api_.AddAlbum("A");
+  for (int i = 0; i < 50; ++i) {
+    api_.AddAsset("f" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  api_.SetLatency(Method::kSearchAlbumAssets, absl::Milliseconds(20));
+  std::vector<std::thread> readers;
+  std::vector<absl::Status> results(8);
+  for (int i = 0; i < 8; ++i) {
+    readers.emplace_back([&, i] { results[i] = catalog_.RefreshAlbum(album); });
+  }
+  for (std::thread& t : readers) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(api_.Calls(Method::kListAlbums), 1);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+  EXPECT_EQ(catalog_.Listing(album).size(), 50u);
+}
+
+TEST_F(CatalogTest, OverlongNamesFitNameMaxAndStayDistinct) {
+  std::string album = api_.AddAlbum(std::string(300, 'L'));
+  std::string stem(300, 'n');
+  std::string a = api_.AddAsset(stem + "1.jpg", "1", {album});
+  std::string b = api_.AddAsset(stem + "2.jpg", "2", {album});
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  std::vector<std::string> shown = Shown(album);
+  ASSERT_EQ(shown.size(), 2u);
+  for (const std::string& s : shown) EXPECT_LE(s.size(), 255u) << s;
+  EXPECT_NE(shown[0], shown[1]);
+  EXPECT_EQ(catalog_.AssetInAlbum(album, *catalog_.ShownNameOf(album, a)), a);
+  EXPECT_EQ(catalog_.AssetInAlbum(album, *catalog_.ShownNameOf(album, b)), b);
+  std::vector<AlbumView> albums = catalog_.Albums();
+  ASSERT_EQ(albums.size(), 1u);
+  EXPECT_LE(albums[0].shown.size(), 255u);
+  EXPECT_EQ(albums[0].name, std::string(300, 'L'));
+}
+
+}  // namespace
+}  // namespace immichfs::fs
