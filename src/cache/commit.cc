@@ -1,0 +1,229 @@
+#include "cache/commit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/hash.h"
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace immichfs::cache {
+namespace {
+
+// The same status with the step and the file named in front of its message.
+absl::Status Annotate(const absl::Status& st, const CommitJob& job, absl::string_view step) {
+  absl::Status out(st.code(), absl::StrCat(step, " for '", job.name, "' (album ", job.album_id,
+                                           "): ", st.message()));
+  st.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
+absl::Status CheckAlbumResults(const std::vector<immich::BulkIdResult>& results,
+                               const std::string& asset_id, bool removing) {
+  for (const immich::BulkIdResult& r : results) {
+    if (r.id != asset_id || r.success) continue;
+    // Adding: "duplicate" means it is already there. Removing: "not_found"
+    // means it already is not.
+    if (!removing && r.error == "duplicate") continue;
+    if (removing && r.error == "not_found") continue;
+    return absl::FailedPreconditionError(
+        absl::StrCat("Immich refused asset ", asset_id, ": ", r.error));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveFromAlbum(immich::ImmichApi& api, const std::string& album_id,
+                             const std::string& asset_id) {
+  absl::StatusOr<std::vector<immich::BulkIdResult>> r = api.RemoveFromAlbum(album_id, {asset_id});
+  if (!r.ok()) {
+    return r.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus() : r.status();
+  }
+  return CheckAlbumResults(*r, asset_id, /*removing=*/true);
+}
+
+// Step 3: a duplicate we restored from the trash leaves the albums it had.
+absl::Status LeaveOldAlbums(immich::ImmichApi& api, const CommitJob& job,
+                            const std::string& asset_id) {
+  absl::StatusOr<std::vector<immich::Album>> albums = api.ListAlbumsForAsset(asset_id);
+  if (!albums.ok()) return Annotate(albums.status(), job, "listing albums of restored asset");
+  for (const immich::Album& a : *albums) {
+    if (a.id == job.album_id) continue;
+    if (absl::Status st = RemoveFromAlbum(api, a.id, asset_id); !st.ok()) {
+      return Annotate(st, job, absl::StrCat("removing restored asset from album ", a.id));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> HashFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoFromSyscall(errno, absl::StrCat("open ", path));
+  Sha1 sha;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoFromSyscall(errno, absl::StrCat("read ", path));
+    }
+    if (n == 0) break;
+    sha.Update(buf.data(), static_cast<size_t>(n));
+  }
+  return ToHex(sha.Final());
+}
+
+bool IsRetryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kAlreadyExists:
+      return false;
+    default:
+      // Unavailable, DeadlineExceeded, ResourceExhausted (429), Aborted,
+      // Internal, DataLoss (truncated answer), Cancelled, Unauthenticated
+      // (a key being rotated), Unknown.
+      return true;
+  }
+}
+
+absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
+                                    const CommitHooks& hooks) {
+  CommitResult result;
+  result.id = job.id;
+  result.album_id = job.album_id;
+  result.name = job.name;
+
+  // 1. The checksum.
+  if (job.sha1_hex.empty()) {
+    absl::StatusOr<std::string> sha = HashFile(job.data_path);
+    // A local read error is not the file's fault: retry.
+    if (!sha.ok()) return absl::InternalError(Annotate(sha.status(), job, "hashing").message());
+    job.sha1_hex = *sha;
+  }
+
+  // 2. Does Immich have these bytes already?
+  std::string check_id = absl::StrCat(job.id);
+  absl::StatusOr<std::vector<immich::BulkCheckResult>> checks =
+      api.BulkUploadCheck({{check_id, job.sha1_hex}});
+  if (!checks.ok()) return Annotate(checks.status(), job, "bulk-upload-check");
+  const immich::BulkCheckResult* check = nullptr;
+  for (const immich::BulkCheckResult& c : *checks) {
+    if (c.id == check_id) check = &c;
+  }
+  if (check == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("bulk-upload-check for '", job.name, "': no answer for the file"));
+  }
+  std::string asset_id;
+  bool trashed = false;
+  if (check->accepted) {
+    immich::UploadRequest req;
+    req.path = job.data_path;
+    req.size = static_cast<int64_t>(job.size);
+    req.filename = job.name;
+    req.checksum_hex = job.sha1_hex;
+    req.file_created_at = job.mtime;
+    req.file_modified_at = job.mtime;
+    req.device_asset_id = job.device_asset_id;
+    absl::StatusOr<immich::UploadResult> up = api.Upload(req);
+    if (!up.ok()) return Annotate(up.status(), job, "upload");
+    asset_id = up->id;
+    result.uploaded = !up->duplicate;
+    if (up->duplicate) {
+      // Someone uploaded the same bytes since the check; it may be trashed.
+      absl::StatusOr<immich::Asset> a = api.GetAsset(asset_id);
+      if (!a.ok()) return Annotate(a.status(), job, "reading the duplicate asset");
+      trashed = a->is_trashed;
+    }
+  } else if (check->reason == "duplicate" && !check->asset_id.empty()) {
+    asset_id = check->asset_id;
+    trashed = check->is_trashed;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Immich rejects '", job.name, "' (album ", job.album_id, "): ",
+        check->reason.empty() ? "rejected by bulk-upload-check" : check->reason));
+  }
+  result.asset_id = asset_id;
+
+  // 3. A trashed duplicate comes back and leaves its old albums. The journal
+  // notes the restore first: after it, the asset no longer looks trashed.
+  if (trashed) {
+    if (absl::Status st = hooks.set_restored(asset_id); !st.ok()) {
+      return absl::InternalError(Annotate(st, job, "journal").message());
+    }
+    job.restored_asset_id = asset_id;
+    if (absl::Status st = api.RestoreFromTrash({asset_id}); !st.ok()) {
+      return Annotate(st, job, "restoring the trashed duplicate");
+    }
+  }
+  if (job.restored_asset_id == asset_id) {
+    if (absl::Status st = LeaveOldAlbums(api, job, asset_id); !st.ok()) return st;
+    if (absl::Status st = hooks.set_restored(""); !st.ok()) {
+      return absl::InternalError(Annotate(st, job, "journal").message());
+    }
+    job.restored_asset_id.clear();
+  }
+
+  // 4. Overwrite: the new asset takes the old one's albums, favorite, ...
+  const std::string& old_id = job.replaces_asset_id;
+  bool trash_old = false;
+  if (!old_id.empty() && old_id != asset_id) {
+    absl::StatusOr<immich::Asset> old = api.GetAsset(old_id);
+    if (old.ok() && !old->is_trashed) {
+      if (absl::Status st = api.CopyAssetMetadata(old_id, asset_id); !st.ok()) {
+        return Annotate(st, job, absl::StrCat("copying albums and metadata from ", old_id));
+      }
+      trash_old = !hooks.still_needed(old_id);
+    } else if (!old.ok() && old.status().code() != absl::StatusCode::kNotFound) {
+      return Annotate(old.status(), job, absl::StrCat("reading replaced asset ", old_id));
+    }
+    result.replaced_asset_id = old_id;
+  }
+
+  // 5. Into the album (and out of the one it was moved away from).
+  absl::StatusOr<std::vector<immich::BulkIdResult>> added = api.AddToAlbum(job.album_id, {asset_id});
+  if (!added.ok()) return Annotate(added.status(), job, "adding to the album");
+  if (absl::Status st = CheckAlbumResults(*added, asset_id, false); !st.ok()) {
+    return Annotate(st, job, "adding to the album");
+  }
+  if (!job.prev_album_id.empty() && job.prev_album_id != job.album_id) {
+    if (absl::Status st = RemoveFromAlbum(api, job.prev_album_id, asset_id); !st.ok()) {
+      return Annotate(st, job, absl::StrCat("removing from previous album ", job.prev_album_id));
+    }
+  }
+
+  // 6. The old asset goes to the trash (never deleted for good).
+  if (trash_old) {
+    absl::Status st = api.DeleteAssets({old_id}, /*force=*/false);
+    if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
+      return Annotate(st, job, absl::StrCat("trashing replaced asset ", old_id));
+    }
+  }
+  return result;
+}
+
+absl::Status UndoCommit(immich::ImmichApi& api, const std::string& album_id,
+                        const std::string& asset_id) {
+  absl::StatusOr<std::vector<immich::Album>> albums = api.ListAlbumsForAsset(asset_id);
+  if (!albums.ok()) return albums.status();
+  bool elsewhere = false;
+  for (const immich::Album& a : *albums) elsewhere |= a.id != album_id;
+  if (elsewhere) return RemoveFromAlbum(api, album_id, asset_id);
+  absl::Status st = api.DeleteAssets({asset_id}, /*force=*/false);
+  return st.code() == absl::StatusCode::kNotFound ? absl::OkStatus() : st;
+}
+
+}  // namespace immichfs::cache

@@ -1,0 +1,539 @@
+// The spool's file operations, called by the fs layer on FUSE threads.
+// Recovery, scheduling and the upload workers are in spool_worker.cc.
+#include "cache/spool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "cache/spool_internal.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace immichfs::cache {
+
+// --- Spool: forwards to Impl --------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options, immich::ImmichApi* api,
+                                                   SpoolCallbacks callbacks) {
+  auto impl = std::make_unique<Impl>(std::move(options), api, std::move(callbacks));
+  if (absl::Status st = impl->Recover(); !st.ok()) return st;
+  return std::unique_ptr<Spool>(new Spool(std::move(impl)));
+}
+
+Spool::Spool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Spool::~Spool() = default;
+void Spool::Start() { impl_->Start(); }
+
+absl::StatusOr<PendingId> Spool::Create(const std::string& album_id, const std::string& name,
+                                        absl::Time mtime, const std::string& replaces_asset_id) {
+  return impl_->Create(album_id, name, mtime, replaces_asset_id);
+}
+absl::Status Spool::Write(PendingId id, uint64_t offset, const char* data, size_t size) {
+  return impl_->Write(id, offset, data, size);
+}
+absl::StatusOr<size_t> Spool::Read(PendingId id, uint64_t offset, size_t size, char* buf) const {
+  return impl_->Read(id, offset, size, buf);
+}
+absl::Status Spool::Truncate(PendingId id, uint64_t size) { return impl_->Truncate(id, size); }
+absl::Status Spool::SetMtime(PendingId id, absl::Time mtime) { return impl_->SetMtime(id, mtime); }
+absl::Status Spool::Rename(PendingId id, const std::string& album_id, const std::string& name,
+                           std::optional<std::string> replaces_asset_id) {
+  return impl_->Rename(id, album_id, name, std::move(replaces_asset_id));
+}
+absl::Status Spool::Unlink(PendingId id) { return impl_->Unlink(id); }
+absl::Status Spool::OpenHandle(PendingId id) { return impl_->OpenHandle(id); }
+absl::Status Spool::Release(PendingId id) { return impl_->Release(id); }
+absl::Status Spool::Fsync(PendingId id) { return impl_->Fsync(id); }
+std::vector<PendingFile> Spool::List(const std::string& album_id) const {
+  return impl_->List(album_id);
+}
+std::optional<PendingFile> Spool::Get(PendingId id) const { return impl_->Get(id); }
+SpoolStats Spool::Stats() const { return impl_->Stats(); }
+const std::string& Spool::dir() const { return impl_->dir(); }
+
+// --- helpers -----------------------------------------------------------------
+
+absl::StatusOr<Spool::Impl::EntryPtr> Spool::Impl::Find(PendingId id, bool allow_unlinked) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->gone ||
+      (it->second->unlinked && !allow_unlinked)) {
+    return absl::NotFoundError(absl::StrCat("no pending file with spool id ", id));
+  }
+  return it->second;
+}
+
+std::string Spool::Impl::Describe(const Entry& e) const {
+  return absl::StrCat("'", e.rec.name, "' in album ", e.rec.album_id, " (spool id ", e.rec.id,
+                      ")");
+}
+
+PendingFile Spool::Impl::ToPendingFile(const Entry& e) const {
+  PendingFile f;
+  f.id = e.rec.id;
+  f.album_id = e.rec.album_id;
+  f.name = e.rec.name;
+  f.size = e.rec.size;
+  f.mtime = e.rec.mtime;
+  f.replaces_asset_id = e.rec.replaces_asset_id;
+  f.state = e.state;
+  f.attempts = e.rec.attempts;
+  f.last_error = e.last_error;
+  return f;
+}
+
+void Spool::Impl::Schedule(Entry& e, absl::Duration delay) {
+  if (e.state == PendingFile::State::kCommitting) return;  // its worker decides
+  if (e.handles > 0) {
+    e.state = PendingFile::State::kOpen;
+    return;
+  }
+  e.state = PendingFile::State::kSettling;
+  e.due = absl::Now() + delay;
+  cv_.SignalAll();
+}
+
+ssize_t Spool::Impl::PWrite(int fd, const char* data, size_t size, off_t offset) const {
+  if (options_.pwrite_for_test) return options_.pwrite_for_test(fd, data, size, offset);
+  return ::pwrite(fd, data, size, offset);
+}
+
+absl::Status Spool::Impl::MakeDurable(Entry& e) {
+  if (e.data_dirty) {
+    if (::fdatasync(e.fd.get()) != 0) {
+      absl::MutexLock l(&mu_);
+      return ErrnoFromSyscall(errno, absl::StrCat("fdatasync of ", Describe(e)));
+    }
+    e.data_dirty = false;
+  }
+  JournalRecord record;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.unlinked) return absl::OkStatus();
+    if (e.rec.sha1_hex.empty() && e.hash_ok && e.hashed_upto == e.rec.size) {
+      e.rec.sha1_hex = ToHex(e.hasher->Final());
+      e.hash_ok = false;  // Final() consumed the state; later appends rehash at commit
+    }
+    if (e.durable_generation == e.generation && e.disk_state == JournalRecord::State::kPending) {
+      return absl::OkStatus();
+    }
+    record = e.rec;
+    generation = e.generation;
+  }
+  record.state = JournalRecord::State::kPending;
+  if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) return st;
+  e.disk_state = JournalRecord::State::kPending;
+  absl::MutexLock l(&mu_);
+  e.durable_generation = std::max(e.durable_generation, generation);
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::BeginDataChange(Entry& e) {
+  bool unlinked;
+  JournalRecord record;
+  {
+    absl::MutexLock l(&mu_);
+    unlinked = e.unlinked;
+    record = e.rec;
+  }
+  if (unlinked) return absl::OkStatus();  // nobody will commit these bytes
+  if (e.disk_state == JournalRecord::State::kPending) {
+    // A crash from here until the next Release() leaves bytes nobody
+    // confirmed: the record says so, and recovery sends them to failed/.
+    record.state = JournalRecord::State::kWriting;
+    if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) return st;
+    e.disk_state = JournalRecord::State::kWriting;
+  }
+  return e.upload_linked ? BreakUploadLink(e) : absl::OkStatus();
+}
+
+absl::Status Spool::Impl::BreakUploadLink(Entry& e) {
+  // An upload reads <id>.upload, the same inode as fd. Give the writer a
+  // copy as the new <id>.data, so the upload's bytes stay as they were.
+  PendingId id;
+  {
+    absl::MutexLock l(&mu_);
+    id = e.rec.id;
+  }
+  std::string tmp = journal_.TempPath(id, "data");
+  UniqueFd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out.valid()) return ErrnoFromSyscall(errno, absl::StrCat("create ", tmp));
+  struct stat st;
+  if (::fstat(e.fd.get(), &st) != 0) return ErrnoFromSyscall(errno, "fstat " + tmp);
+  off_t in_off = 0, out_off = 0;
+  while (in_off < st.st_size) {
+    ssize_t n = ::copy_file_range(e.fd.get(), &in_off, out.get(), &out_off,
+                                  static_cast<size_t>(st.st_size - in_off), 0);
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      ::unlink(tmp.c_str());
+      return ErrnoFromSyscall(err, absl::StrCat("copy spool file to ", tmp));
+    }
+  }
+  if (::rename(tmp.c_str(), journal_.DataPath(id).c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoFromSyscall(err, absl::StrCat("rename ", tmp));
+  }
+  e.fd = std::move(out);
+  e.upload_linked = false;
+  e.data_dirty = true;  // the copy is synced (and the rename) by MakeDurable
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::PersistClosed(Entry& e) {
+  absl::Status st = MakeDurable(e);
+  absl::MutexLock l(&mu_);
+  Schedule(e, options_.settle);
+  return st;
+}
+
+// --- file operations ---------------------------------------------------------
+
+absl::StatusOr<PendingId> Spool::Impl::Create(const std::string& album_id,
+                                              const std::string& name, absl::Time mtime,
+                                              const std::string& replaces_asset_id) {
+  PendingId id;
+  {
+    absl::MutexLock l(&mu_);
+    id = ++next_id_;
+  }
+  auto e = std::make_shared<Entry>();
+  e->rec.id = id;
+  e->rec.state = JournalRecord::State::kWriting;
+  e->rec.album_id = album_id;
+  e->rec.name = name;
+  e->rec.mtime = mtime;
+  e->rec.replaces_asset_id = replaces_asset_id;
+  std::string path = journal_.DataPath(id);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return ErrnoFromSyscall(errno, absl::StrCat("create spool file ", path, " for '", name,
+                                                "' in album ", album_id));
+  }
+  // Not synced: until the first Release() nothing is owed, and a record that
+  // did not make it leaves an orphan that recovery moves to failed/.
+  if (absl::Status st = journal_.Write(e->rec, /*sync=*/false); !st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  {
+    absl::MutexLock io(&e->io_mu);
+    e->fd = std::move(fd);
+    e->disk_state = JournalRecord::State::kWriting;
+  }
+  absl::MutexLock l(&mu_);
+  e->handles = 1;
+  entries_[id] = e;
+  LOG(kDebug, "spool: created %s", Describe(*e));
+  return id;
+}
+
+absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data, size_t size) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::MutexLock io(&e.io_mu);
+  uint64_t old_size;
+  std::string what;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.finishing || (e.gone && !e.unlinked)) return absl::NotFoundError("file was committed");
+    old_size = e.rec.size;
+    what = Describe(e);
+  }
+  if (absl::Status st = BeginDataChange(e); !st.ok()) return st;
+  size_t done = 0;
+  int err = 0;
+  while (done < size) {
+    ssize_t n = PWrite(e.fd.get(), data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (err != 0) {
+    // Leave the file as it was: drop whatever part of the write extended it.
+    struct stat st;
+    if (::fstat(e.fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) > old_size) {
+      (void)::ftruncate(e.fd.get(), static_cast<off_t>(old_size));
+    }
+    if (done > 0) {
+      e.hash_ok = false;
+      e.data_dirty = true;
+      absl::MutexLock l(&mu_);
+      e.rec.sha1_hex.clear();
+      ++e.generation;
+    }
+    LOG(kWarning, "spool: write of %zu bytes at %d to %s failed: %s", size, offset, what,
+        std::strerror(err));
+    return ErrnoError(err, absl::StrCat("write to ", what, ": ", std::strerror(err)));
+  }
+  if (e.hash_ok && offset == e.hashed_upto) {
+    e.hasher->Update(data, size);
+    e.hashed_upto += size;
+  } else {
+    e.hash_ok = false;  // out of order: hashed from the file at commit
+  }
+  e.data_dirty = true;
+  absl::MutexLock l(&mu_);
+  e.rec.size = std::max(old_size, offset + size);
+  e.rec.mtime = absl::Now();
+  e.rec.sha1_hex.clear();
+  ++e.generation;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Spool::Impl::Read(PendingId id, uint64_t offset, size_t size, char* buf) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::ReaderMutexLock io(&e.io_mu);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(e.fd.get(), buf + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::MutexLock l(&mu_);
+      return ErrnoFromSyscall(errno, absl::StrCat("read of ", Describe(e)));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::MutexLock io(&e.io_mu);
+  bool closed;
+  std::string what;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.finishing || (e.gone && !e.unlinked)) return absl::NotFoundError("file was committed");
+    closed = e.handles == 0 && !e.unlinked;
+    what = Describe(e);
+  }
+  if (absl::Status st = BeginDataChange(e); !st.ok()) return st;
+  if (::ftruncate(e.fd.get(), static_cast<off_t>(size)) != 0) {
+    return ErrnoFromSyscall(errno, absl::StrCat("truncate of ", what));
+  }
+  if (size == 0) {
+    e.hasher->Reset();
+    e.hashed_upto = 0;
+    e.hash_ok = true;
+  } else if (size != e.hashed_upto) {
+    e.hash_ok = false;
+  }
+  e.data_dirty = true;
+  {
+    absl::MutexLock l(&mu_);
+    e.rec.size = size;
+    e.rec.mtime = absl::Now();
+    e.rec.sha1_hex.clear();
+    ++e.generation;
+  }
+  return closed ? PersistClosed(e) : absl::OkStatus();
+}
+
+absl::Status Spool::Impl::SetMtime(PendingId id, absl::Time mtime) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::MutexLock io(&e.io_mu);
+  bool closed;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.finishing || e.gone) return absl::NotFoundError("file was committed");
+    e.rec.mtime = mtime;
+    ++e.generation;
+    closed = e.handles == 0;
+  }
+  return closed ? PersistClosed(e) : absl::OkStatus();
+}
+
+absl::Status Spool::Impl::Rename(PendingId id, const std::string& album_id,
+                                 const std::string& name,
+                                 std::optional<std::string> replaces_asset_id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::MutexLock io(&e.io_mu);
+  bool closed;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.finishing || e.gone) return absl::NotFoundError("file was committed");
+    LOG(kDebug, "spool: renaming %s to '%s' in album %s", Describe(e), name, album_id);
+    e.rec.album_id = album_id;
+    e.rec.name = name;
+    if (replaces_asset_id && *replaces_asset_id != e.rec.replaces_asset_id) {
+      // A new target: an earlier generation's asset is no longer ours to move.
+      e.rec.replaces_asset_id = *std::move(replaces_asset_id);
+      e.rec.prev_album_id.clear();
+    }
+    ++e.generation;
+    closed = e.handles == 0;
+  }
+  return closed ? PersistClosed(e) : absl::OkStatus();
+}
+
+absl::Status Spool::Impl::Unlink(PendingId id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
+  if (!found.ok()) return found.status();
+  EntryPtr e = *found;
+  absl::MutexLock io(&e->io_mu);
+  bool committing;
+  std::optional<CommitResult> committed;
+  std::string what;
+  {
+    absl::MutexLock l(&mu_);
+    if (e->finishing || e->gone) return absl::NotFoundError("file was committed");
+    e->unlinked = true;
+    committing = e->state == PendingFile::State::kCommitting;
+    if (!committing) committed = e->committed;
+    if (e->handles == 0 && !committing) {
+      entries_.erase(id);
+      e->gone = true;
+    }
+    what = Describe(*e);
+    cv_.SignalAll();
+  }
+  // Open handles keep reading and writing the unlinked inode through fd.
+  absl::Status st = journal_.Remove(id, /*keep_upload=*/committing);
+  if (committed) {
+    // An earlier generation is already in the album (fsync with the file
+    // open): take it out again, as the fs would for an uploaded asset.
+    if (absl::Status undo = UndoCommit(*api_, committed->album_id, committed->asset_id);
+        !undo.ok()) {
+      LOG(kWarning, "spool: %s was unlinked but asset %s stays in Immich: %s", what,
+          committed->asset_id, undo.ToString());
+    }
+  }
+  LOG(kInfo, "spool: dropped pending %s%s", what,
+      committing ? " (its commit in flight will be undone)" : "");
+  return st;
+}
+
+absl::Status Spool::Impl::OpenHandle(PendingId id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
+  if (!found.ok()) return found.status();
+  Entry& e = **found;
+  absl::MutexLock l(&mu_);
+  if (e.finishing || e.gone) return absl::NotFoundError("file was committed");
+  ++e.handles;
+  if (e.state == PendingFile::State::kSettling) e.state = PendingFile::State::kOpen;
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::Release(PendingId id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  EntryPtr e = *found;
+  absl::MutexLock io(&e->io_mu);
+  bool unlinked;
+  {
+    absl::MutexLock l(&mu_);
+    if (e->handles <= 0) {
+      return absl::FailedPreconditionError(absl::StrCat("release of ", Describe(*e),
+                                                        " without an open handle"));
+    }
+    unlinked = e->unlinked;
+  }
+  absl::Status st = unlinked ? absl::OkStatus() : MakeDurable(*e);
+  absl::MutexLock l(&mu_);
+  if (--e->handles > 0) return st;
+  if (unlinked) {
+    if (e->state != PendingFile::State::kCommitting) {
+      auto it = entries_.find(id);
+      if (it != entries_.end() && it->second == e) entries_.erase(it);
+      e->gone = true;
+      cv_.SignalAll();
+    }
+    return st;
+  }
+  if (!st.ok()) {
+    // Still committed (the bytes are in the file), but the client hears of it.
+    LOG(kError, "spool: could not make %s durable: %s", Describe(*e), st.ToString());
+  }
+  Schedule(*e, e->committed_generation == e->generation ? absl::ZeroDuration() : options_.settle);
+  return st;
+}
+
+absl::Status Spool::Impl::Fsync(PendingId id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  EntryPtr e = *found;
+  {
+    absl::MutexLock io(&e->io_mu);
+    if (absl::Status st = MakeDurable(*e); !st.ok()) return st;
+  }
+  absl::MutexLock l(&mu_);
+  if (e->unlinked) return absl::OkStatus();
+  const uint64_t want = e->generation;
+  if (e->committed_generation >= want) return absl::OkStatus();
+  if (e->gone) return e->gone_status;
+  const uint64_t seq = e->error_seq;
+  e->fsync_generation = std::max(e->fsync_generation, want);
+  cv_.SignalAll();
+  for (;;) {
+    if (e->committed_generation >= want) return absl::OkStatus();
+    if (e->gone) return e->unlinked ? absl::OkStatus() : e->gone_status;
+    if (e->error_seq != seq && e->last_error_generation >= want) return e->last_error;
+    if (stopping_) {
+      return absl::UnavailableError(
+          absl::StrCat("spool is shutting down; ", Describe(*e), " stays pending"));
+    }
+    cv_.Wait(&mu_);
+  }
+}
+
+std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
+  std::vector<PendingFile> out;
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked) continue;
+    if (album_id.empty() || e->rec.album_id == album_id) out.push_back(ToPendingFile(*e));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PendingFile& a, const PendingFile& b) { return a.id < b.id; });
+  return out;
+}
+
+std::optional<PendingFile> Spool::Impl::Get(PendingId id) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->gone || it->second->unlinked) return std::nullopt;
+  return ToPendingFile(*it->second);
+}
+
+SpoolStats Spool::Impl::Stats() {
+  SpoolStats s;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e->gone || e->unlinked) continue;
+      ++s.pending_files;
+      s.pending_bytes += e->rec.size;
+    }
+    s.commits_in_flight = in_flight_;
+    s.commits_done = commits_done_;
+    s.commits_retried = commits_retried_;
+    s.recent_errors.assign(recent_errors_.begin(), recent_errors_.end());
+  }
+  s.failed = journal_.ListFailed();
+  return s;
+}
+
+}  // namespace immichfs::cache

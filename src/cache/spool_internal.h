@@ -1,0 +1,153 @@
+// Internals of the spool (spool.h), shared by spool.cc (the file operations
+// the fs layer calls) and spool_worker.cc (recovery, scheduling and the
+// upload workers). Not part of the contract; include only from those two.
+//
+// Lock order: Entry::io_mu before Impl::mu_. mu_ is never held across a
+// syscall on data or an Immich call, except the cheap journal writes of
+// metadata-only changes, which also hold io_mu.
+#ifndef IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+#define IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cache/commit.h"
+#include "cache/journal.h"
+#include "cache/spool.h"
+#include "common/hash.h"
+#include "common/unique_fd.h"
+
+namespace immichfs::cache {
+
+// One pending file. Fields under mu_ belong to Spool::Impl::mu_ (named in
+// comments: the analysis cannot name another object's mutex here).
+struct Entry {
+  // --- guarded by io_mu: the bytes ---
+  absl::Mutex io_mu;
+  UniqueFd fd ABSL_GUARDED_BY(io_mu);
+  // The record as last written to disk: kPending means a write must first
+  // durably flip it to kWriting (a crash then sends the file to failed/).
+  JournalRecord::State disk_state ABSL_GUARDED_BY(io_mu) = JournalRecord::State::kWriting;
+  bool data_dirty ABSL_GUARDED_BY(io_mu) = false;  // written since the last fdatasync
+  // <id>.upload names the same inode as fd: copy before changing the bytes.
+  bool upload_linked ABSL_GUARDED_BY(io_mu) = false;
+  // Streaming SHA-1 of bytes [0, hashed_upto) while writes stay sequential.
+  std::unique_ptr<Sha1> hasher ABSL_GUARDED_BY(io_mu) = std::make_unique<Sha1>();
+  uint64_t hashed_upto ABSL_GUARDED_BY(io_mu) = 0;
+  bool hash_ok ABSL_GUARDED_BY(io_mu) = true;
+
+  // --- guarded by Spool::Impl::mu_: the file's state ---
+  JournalRecord rec;                  // name, album, size, mtime, sha1 (current)
+  PendingFile::State state = PendingFile::State::kOpen;
+  int handles = 0;
+  uint64_t generation = 1;            // bumped by every change
+  uint64_t durable_generation = 0;    // generation the record on disk describes
+  uint64_t committed_generation = 0;  // 0: none committed yet
+  std::optional<CommitResult> committed;  // of committed_generation
+  uint64_t job_generation = 0;        // of the commit in flight
+  uint64_t fsync_generation = 0;      // an Fsync wants this generation committed
+  absl::Time due = absl::InfiniteFuture();  // kSettling: commit at or after this
+  bool unlinked = false;              // Unlink()ed; gone once no handle is open
+  bool finishing = false;             // on_committed running; no more changes
+  bool gone = false;                  // left the spool (committed, failed, unlinked)
+  absl::Status gone_status;           // why, for a waiting Fsync
+  absl::Status last_error;            // of the latest failed attempt
+  uint64_t last_error_generation = 0;
+  uint64_t error_seq = 0;             // bumped by every failed attempt
+};
+
+class Spool::Impl {
+ public:
+  Impl(SpoolOptions options, immich::ImmichApi* api, SpoolCallbacks callbacks);
+  ~Impl();
+
+  // spool_worker.cc
+  absl::Status Recover();
+  void Start();
+  void Stop();
+
+  // spool.cc
+  absl::StatusOr<PendingId> Create(const std::string& album_id, const std::string& name,
+                                   absl::Time mtime, const std::string& replaces_asset_id);
+  absl::Status Write(PendingId id, uint64_t offset, const char* data, size_t size);
+  absl::StatusOr<size_t> Read(PendingId id, uint64_t offset, size_t size, char* buf);
+  absl::Status Truncate(PendingId id, uint64_t size);
+  absl::Status SetMtime(PendingId id, absl::Time mtime);
+  absl::Status Rename(PendingId id, const std::string& album_id, const std::string& name,
+                      std::optional<std::string> replaces_asset_id);
+  absl::Status Unlink(PendingId id);
+  absl::Status OpenHandle(PendingId id);
+  absl::Status Release(PendingId id);
+  absl::Status Fsync(PendingId id);
+  std::vector<PendingFile> List(const std::string& album_id);
+  std::optional<PendingFile> Get(PendingId id);
+  SpoolStats Stats();
+  const std::string& dir() const { return journal_.dir(); }
+
+ private:
+  using EntryPtr = std::shared_ptr<Entry>;
+
+  // spool.cc
+  // The entry for id, also when unlinked but still open (for Read/Write/
+  // Release); kNotFound if there is none or it is finishing.
+  absl::StatusOr<EntryPtr> Find(PendingId id, bool allow_unlinked);
+  // fdatasync the bytes, finish the streaming hash, and write the record as
+  // kPending with sync, so that the file survives a crash and commits.
+  absl::Status MakeDurable(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // Before the bytes change: flips a kPending record to kWriting (durably)
+  // and copies the data away from an upload in flight.
+  absl::Status BeginDataChange(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  absl::Status BreakUploadLink(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // After a metadata change of a closed file: durable record, settle again.
+  absl::Status PersistClosed(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  ssize_t PWrite(int fd, const char* data, size_t size, off_t offset) const;
+  std::string Describe(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  PendingFile ToPendingFile(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Schedule(Entry& e, absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RecordError(const Entry& e, const absl::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // spool_worker.cc
+  void WorkerLoop();
+  // The next entry ready to commit, marked kCommitting; nullptr on Stop().
+  EntryPtr NextJob();
+  void RunJob(const EntryPtr& e);
+  void FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
+                     const CommitResult& result);
+  void FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error);
+  // Moves a closed file to failed/; nullopt if that failed (it stays pending).
+  std::optional<FailedFile> Fail(const EntryPtr& e, const absl::Status& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->io_mu);
+  bool StillNeeded(PendingId self, const std::string& asset_id);
+  absl::Duration Backoff(int attempts) const;
+
+  const SpoolOptions options_;
+  immich::ImmichApi* const api_;
+  const SpoolCallbacks callbacks_;
+  const Journal journal_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<PendingId, EntryPtr> entries_ ABSL_GUARDED_BY(mu_);
+  PendingId next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // Workers wait on it for due entries; Fsync waits on it for outcomes.
+  absl::CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t commits_done_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t commits_retried_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<SpoolStats::Error> recent_errors_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_;  // touched only by Start/Stop
+};
+
+}  // namespace immichfs::cache
+
+#endif  // IMMICHFS_CACHE_SPOOL_INTERNAL_H_

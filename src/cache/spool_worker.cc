@@ -1,0 +1,454 @@
+// The spool's background half: recovery at Open(), the upload workers that
+// pick settled files and run the commit protocol (commit.h), and what
+// happens after a commit succeeded, failed for now, or failed for good.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "cache/spool.h"
+#include "cache/spool_internal.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace immichfs::cache {
+namespace {
+
+// What a person can do about a file that went to failed/.
+std::string WhatToDo(const absl::Status& error) {
+  if (absl::StrContains(absl::AsciiStrToLower(error.message()), "unsupported")) {
+    return "Immich does not accept this file type; convert it to a supported format or keep "
+           "it elsewhere.";
+  }
+  switch (error.code()) {
+    case absl::StatusCode::kNotFound:
+      return "The album (or an asset it refers to) no longer exists; copy the file into an "
+             "existing album.";
+    case absl::StatusCode::kPermissionDenied:
+      return "The API key lacks a permission (asset.upload, albumAsset.create); fix the key, "
+             "then copy the file into the album again.";
+    case absl::StatusCode::kDataLoss:
+      return "Check the file; if it is complete, copy it into the album again.";
+    default:
+      return "Read the reason, fix what it names, then copy the file into the album again.";
+  }
+}
+
+}  // namespace
+
+Spool::Impl::Impl(SpoolOptions options, immich::ImmichApi* api, SpoolCallbacks callbacks)
+    : options_(std::move(options)),
+      api_(api),
+      callbacks_(std::move(callbacks)),
+      journal_(options_.dir) {}
+
+Spool::Impl::~Impl() { Stop(); }
+
+absl::Status Spool::Impl::Recover() {
+  if (absl::Status st = journal_.Init(); !st.ok()) return st;
+  absl::StatusOr<Journal::Scan> scan = journal_.Load();
+  if (!scan.ok()) return scan.status();
+  for (const std::string& p : scan->problems) LOG(kWarning, "spool %s: %s", dir(), p);
+  {
+    absl::MutexLock l(&mu_);
+    next_id_ = scan->max_id;
+  }
+  const absl::Time now = absl::Now();
+  auto size_of = [&](PendingId id) -> std::optional<uint64_t> {
+    struct stat st;
+    if (::stat(journal_.DataPath(id).c_str(), &st) != 0) return std::nullopt;
+    return static_cast<uint64_t>(st.st_size);
+  };
+  auto fail = [&](const JournalRecord& rec, const absl::Status& why) {
+    absl::StatusOr<FailedFile> f = journal_.MoveToFailed(rec, now, why, WhatToDo(why));
+    if (!f.ok()) {
+      LOG(kError, "spool %s: could not move '%s' to failed/: %s; it stays in the spool", dir(),
+          rec.name, f.status().ToString());
+      return;
+    }
+    LOG(kError, "spool: '%s' (album %s) was not committed: %s. Moved to %s; %s", rec.name,
+        rec.album_id, why.message(), f->path, WhatToDo(why));
+  };
+
+  for (PendingId id : scan->orphans) {
+    std::optional<uint64_t> size = size_of(id);
+    if (size.value_or(0) == 0) {
+      (void)journal_.Remove(id);
+      continue;
+    }
+    JournalRecord rec;
+    rec.id = id;
+    rec.name = "unnamed";
+    rec.size = *size;
+    fail(rec, absl::DataLossError("found in the spool without a valid journal record "
+                                  "(immichfs stopped before the file was closed, or the "
+                                  "record is damaged); album and name are unknown"));
+  }
+  int resumed = 0;
+  for (JournalRecord& rec : scan->records) {
+    std::optional<uint64_t> size = size_of(rec.id);
+    if (rec.state == JournalRecord::State::kWriting || size != rec.size) {
+      if (rec.state == JournalRecord::State::kWriting && size.value_or(0) == 0) {
+        (void)journal_.Remove(rec.id);  // created, never written, never closed
+        continue;
+      }
+      rec.size = size.value_or(0);
+      fail(rec, absl::DataLossError(
+                    rec.state == JournalRecord::State::kWriting
+                        ? "immichfs stopped while the file was being written (it was never "
+                          "closed), so it may be incomplete"
+                        : "its size differs from the journal record"));
+      continue;
+    }
+    UniqueFd fd(::open(journal_.DataPath(rec.id).c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) {
+      LOG(kError, "spool: cannot open %s: %s; it stays in the spool for the next start",
+          journal_.DataPath(rec.id), std::strerror(errno));
+      continue;
+    }
+    auto e = std::make_shared<Entry>();
+    {
+      absl::MutexLock io(&e->io_mu);
+      e->fd = std::move(fd);
+      e->disk_state = JournalRecord::State::kPending;
+      e->hash_ok = false;  // the hasher never saw these bytes
+    }
+    absl::MutexLock l(&mu_);
+    e->rec = std::move(rec);
+    e->durable_generation = e->generation;
+    e->state = PendingFile::State::kSettling;
+    entries_[e->rec.id] = e;
+    ++resumed;
+  }
+  LOG(kInfo, "spool %s: %d pending file(s) to commit, %zu in failed/", dir(), resumed,
+      journal_.ListFailed().size());
+  return absl::OkStatus();
+}
+
+void Spool::Impl::Start() {
+  absl::MutexLock l(&mu_);
+  if (!workers_.empty() || stopping_) return;
+  for (auto& [id, e] : entries_) {
+    if (e->state == PendingFile::State::kSettling) e->due = absl::Now() + options_.settle;
+  }
+  for (int i = 0; i < std::max(1, options_.upload_workers); ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
+
+void Spool::Impl::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    cv_.SignalAll();
+  }
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+void Spool::Impl::WorkerLoop() {
+  while (EntryPtr e = NextJob()) RunJob(e);
+}
+
+Spool::Impl::EntryPtr Spool::Impl::NextJob() {
+  absl::MutexLock l(&mu_);
+  for (;;) {
+    if (stopping_) return nullptr;
+    const absl::Time now = absl::Now();
+    absl::Time next = absl::InfiniteFuture();
+    EntryPtr best;
+    for (const auto& [id, e] : entries_) {
+      if (e->gone || e->finishing || e->unlinked) continue;
+      if (e->state == PendingFile::State::kCommitting) continue;
+      if (e->fsync_generation > e->committed_generation) {
+        best = e;  // fsync waits: ahead of everything settling
+        break;
+      }
+      if (e->state != PendingFile::State::kSettling || e->handles > 0) continue;
+      if (e->due > now) {
+        next = std::min(next, e->due);
+      } else if (best == nullptr || e->due < best->due) {
+        best = e;
+      }
+    }
+    if (best != nullptr) {
+      best->state = PendingFile::State::kCommitting;
+      best->fsync_generation = 0;
+      ++in_flight_;
+      return best;
+    }
+    if (next == absl::InfiniteFuture()) {
+      cv_.Wait(&mu_);
+    } else {
+      cv_.WaitWithDeadline(&mu_, next);
+    }
+  }
+}
+
+void Spool::Impl::RunJob(const EntryPtr& e) {
+  CommitJob job;
+  uint64_t gen = 0;
+  std::optional<CommitResult> finalize;  // this generation is in Immich already
+  bool unlinked = false;
+  absl::Status link_error;
+  {
+    absl::MutexLock io(&e->io_mu);
+    {
+      absl::MutexLock l(&mu_);
+      unlinked = e->unlinked;
+      gen = e->job_generation = e->generation;
+      if (e->committed_generation == gen) finalize = e->committed;
+      job.id = e->rec.id;
+      job.size = e->rec.size;
+      job.album_id = e->rec.album_id;
+      job.name = e->rec.name;
+      job.mtime = e->rec.mtime;
+      job.sha1_hex = e->rec.sha1_hex;
+      job.replaces_asset_id = e->rec.replaces_asset_id;
+      job.prev_album_id = e->rec.prev_album_id;
+      job.restored_asset_id = e->rec.restored_asset_id;
+    }
+    job.data_path = journal_.UploadPath(job.id);
+    job.device_asset_id = absl::StrCat(options_.device_id, "-", job.id, "-", gen);
+    if (!unlinked && !finalize) {
+      ::unlink(job.data_path.c_str());
+      if (::link(journal_.DataPath(job.id).c_str(), job.data_path.c_str()) != 0) {
+        link_error = absl::InternalError(
+            absl::StrCat("link ", job.data_path, " for upload: ", std::strerror(errno)));
+      } else {
+        e->upload_linked = true;
+      }
+    }
+  }
+  if (unlinked) {
+    FinishFailure(e, gen, absl::CancelledError("unlinked"));
+    return;
+  }
+  if (!link_error.ok()) {
+    FinishFailure(e, gen, link_error);
+    return;
+  }
+  absl::StatusOr<CommitResult> result;
+  if (finalize) {
+    result = *finalize;
+  } else {
+    CommitHooks hooks;
+    hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
+      absl::MutexLock io(&e->io_mu);
+      JournalRecord record;
+      {
+        absl::MutexLock l(&mu_);
+        if (e->unlinked) return absl::OkStatus();  // the record is gone: keep it so
+        e->rec.restored_asset_id = asset_id;
+        record = e->rec;
+      }
+      record.state = e->disk_state;
+      return journal_.Write(record, /*sync=*/true);
+    };
+    hooks.still_needed = [this, id = job.id](const std::string& asset_id) {
+      return StillNeeded(id, asset_id);
+    };
+    result = Commit(*api_, job, hooks);
+    ::unlink(job.data_path.c_str());
+    absl::MutexLock io(&e->io_mu);
+    e->upload_linked = false;
+    absl::MutexLock l(&mu_);
+    if (!job.sha1_hex.empty() && e->generation == gen) e->rec.sha1_hex = job.sha1_hex;
+  }
+  if (result.ok()) {
+    FinishSuccess(e, job, gen, *result);
+  } else {
+    FinishFailure(e, gen, result.status());
+  }
+}
+
+void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
+                                const CommitResult& result) {
+  bool undo = false;   // unlinked meanwhile, or renamed onto another asset
+  bool leave = false;  // the latest generation is in Immich: hand over
+  bool persist = false;
+  JournalRecord record;
+  {
+    absl::MutexLock io(&e->io_mu);
+    {
+      absl::MutexLock l(&mu_);
+      --in_flight_;
+      if (!e->unlinked && e->committed_generation != job_gen) ++commits_done_;
+      if (e->unlinked) {
+        undo = true;
+        if (e->handles == 0) {
+          entries_.erase(job.id);
+          e->gone = true;
+        }
+        e->state = PendingFile::State::kOpen;
+      } else {
+        e->committed_generation = job_gen;
+        e->committed = result;
+        e->rec.attempts = 0;
+        e->last_error = absl::OkStatus();
+        if (e->generation == job_gen && e->handles == 0) {
+          e->finishing = true;
+          leave = true;
+        } else {
+          // Changed (or still open) meanwhile: the next commit overwrites
+          // the asset this one made, unless a rename chose another target.
+          if (e->rec.replaces_asset_id != job.replaces_asset_id) {
+            undo = true;
+          } else {
+            e->rec.replaces_asset_id = result.asset_id;
+            e->rec.prev_album_id = result.album_id;
+          }
+          e->rec.restored_asset_id.clear();
+          record = e->rec;
+          persist = true;
+          e->state = PendingFile::State::kOpen;
+          Schedule(*e, e->generation == job_gen ? absl::ZeroDuration() : options_.settle);
+        }
+      }
+      cv_.SignalAll();
+    }
+    if (persist) {
+      record.state = e->disk_state;
+      if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+        LOG(kError, "spool: journal update after committing '%s' failed: %s", job.name,
+            st.ToString());
+      }
+    }
+  }
+  if (undo) {
+    if (absl::Status st = UndoCommit(*api_, result.album_id, result.asset_id); !st.ok()) {
+      LOG(kWarning, "spool: '%s' changed during its commit; asset %s could not be taken out "
+          "of album %s again: %s", job.name, result.asset_id, result.album_id, st.ToString());
+    }
+    LOG(kInfo, "spool: undid the commit of '%s' (asset %s), which was unlinked or renamed "
+        "meanwhile", job.name, result.asset_id);
+    return;
+  }
+  if (!leave) {
+    LOG(kInfo, "spool: committed '%s' to album %s as asset %s; newer changes follow",
+        job.name, job.album_id, result.asset_id);
+    return;
+  }
+  LOG(kInfo, "spool: committed '%s' to album %s as asset %s (%s%s)", result.name,
+      result.album_id, result.asset_id, result.uploaded ? "uploaded" : "already in Immich",
+      result.replaced_asset_id.empty() ? "" : ", replacing " + result.replaced_asset_id);
+  if (callbacks_.on_committed) callbacks_.on_committed(result);
+  if (absl::Status st = journal_.Remove(job.id); !st.ok()) {
+    // Harmless: the next start re-commits it and finds it in Immich.
+    LOG(kWarning, "spool: could not remove committed '%s' from the spool: %s", job.name,
+        st.ToString());
+  }
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(job.id);
+  if (it != entries_.end() && it->second == e) entries_.erase(it);
+  e->gone = true;
+  cv_.SignalAll();
+}
+
+void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error) {
+  const bool retry = IsRetryable(error);
+  std::optional<FailedFile> failed;
+  PendingId id;
+  {
+    absl::MutexLock io(&e->io_mu);
+    bool fail_now = false;
+    JournalRecord record;
+    absl::Duration delay;
+    {
+      absl::MutexLock l(&mu_);
+      --in_flight_;
+      id = e->rec.id;
+      if (e->unlinked) {
+        if (e->handles == 0) {
+          entries_.erase(id);
+          e->gone = true;
+        }
+        e->state = PendingFile::State::kOpen;
+        cv_.SignalAll();
+        return;
+      }
+      ++e->rec.attempts;
+      e->last_error = error;
+      e->last_error_generation = job_gen;
+      ++e->error_seq;
+      RecordError(*e, error);
+      // A permanent error is final only for the bytes it was about, and only
+      // once nobody has the file open.
+      fail_now = !retry && e->generation == job_gen && e->handles == 0;
+      if (!fail_now) {
+        ++commits_retried_;
+        delay = retry ? Backoff(e->rec.attempts) : options_.settle;
+        e->state = PendingFile::State::kOpen;
+        Schedule(*e, delay);
+        record = e->rec;
+      }
+      cv_.SignalAll();
+    }
+    if (fail_now) {
+      failed = Fail(e, error);
+    } else {
+      LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
+          record.name, record.album_id, record.attempts, error.ToString(),
+          absl::FormatDuration(delay));
+      record.state = e->disk_state;
+      (void)journal_.Write(record, /*sync=*/false);  // attempts are advisory
+    }
+  }
+  if (failed && callbacks_.on_failed) callbacks_.on_failed(id, *failed);
+}
+
+std::optional<FailedFile> Spool::Impl::Fail(const EntryPtr& e, const absl::Status& error) {
+  JournalRecord record;
+  {
+    absl::MutexLock l(&mu_);
+    record = e->rec;
+  }
+  const std::string what_to_do = WhatToDo(error);
+  absl::StatusOr<FailedFile> f = journal_.MoveToFailed(record, absl::Now(), error, what_to_do);
+  absl::MutexLock l(&mu_);
+  if (!f.ok()) {
+    LOG(kError, "spool: '%s' (album %s) was refused (%s) but could not be moved to failed/: "
+        "%s; it stays pending and is retried", record.name, record.album_id, error.ToString(),
+        f.status().ToString());
+    Schedule(*e, Backoff(record.attempts));
+    return std::nullopt;
+  }
+  auto it = entries_.find(record.id);
+  if (it != entries_.end() && it->second == e) entries_.erase(it);
+  e->gone = true;
+  e->gone_status = error;
+  cv_.SignalAll();
+  LOG(kError, "spool: Immich will not take '%s' (album %s): %s. Moved to %s (reason in %s). "
+      "%s", record.name, record.album_id, error.message(), f->path, f->reason_path, what_to_do);
+  return *f;
+}
+
+bool Spool::Impl::StillNeeded(PendingId self, const std::string& asset_id) {
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, e] : entries_) {
+    if (id != self && !e->gone && !e->unlinked && e->rec.replaces_asset_id == asset_id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Duration Spool::Impl::Backoff(int attempts) const {
+  absl::Duration d = options_.min_backoff;
+  for (int i = 1; i < attempts && d < options_.max_backoff; ++i) d *= 2;
+  return std::min(d, options_.max_backoff);
+}
+
+void Spool::Impl::RecordError(const Entry& e, const absl::Status& st) {
+  recent_errors_.push_back(SpoolStats::Error{absl::Now(), e.rec.id, e.rec.name, st});
+  while (recent_errors_.size() > 8) recent_errors_.pop_front();
+}
+
+}  // namespace immichfs::cache

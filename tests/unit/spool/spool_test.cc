@@ -1,0 +1,603 @@
+// Tests for the write-back spool (src/cache/spool*.cc, commit.cc) against
+// FakeImmichApi. Settle and backoff are tiny; nothing asserts on timing:
+// tests wait for conditions with generous deadlines.
+#include "cache/spool.h"
+
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "cache/journal.h"
+#include "common/hash.h"
+#include "common/status.h"
+#include "fake_api/fake_api.h"
+#include "gtest/gtest.h"
+
+namespace immichfs::cache {
+namespace {
+
+namespace stdfs = std::filesystem;
+using fake::FakeImmichApi;
+using fake::Method;
+
+constexpr absl::Duration kDeadline = absl::Seconds(60);
+
+std::string ChecksumB64(const std::string& bytes) {
+  Sha1 sha;
+  sha.Update(bytes.data(), bytes.size());
+  return ToBase64(sha.Final());
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Data, meta and upload files left in the spool directory (not failed/).
+int SpoolFiles(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : stdfs::directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (stdfs::temp_directory_path() / "spool_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    options_.dir = root_ + "/spool";
+    options_.settle = absl::Milliseconds(20);
+    options_.min_backoff = absl::Milliseconds(10);
+    options_.max_backoff = absl::Milliseconds(50);
+    options_.upload_workers = 4;
+    album_ = api_.AddAlbum("Trip");
+  }
+  void TearDown() override {
+    spool_.reset();
+    stdfs::remove_all(root_);
+  }
+
+  void OpenSpool(bool start = true) {
+    SpoolCallbacks cb;
+    cb.on_committed = [this](const CommitResult& r) {
+      absl::MutexLock l(&mu_);
+      committed_.push_back(r);
+    };
+    cb.on_failed = [this](PendingId id, const FailedFile& f) {
+      absl::MutexLock l(&mu_);
+      failed_.emplace_back(id, f);
+    };
+    absl::StatusOr<std::unique_ptr<Spool>> s = Spool::Open(options_, &api_, cb);
+    ASSERT_TRUE(s.ok()) << s.status();
+    spool_ = *std::move(s);
+    if (start) spool_->Start();
+  }
+
+  // create + write + release, as `cp` does.
+  PendingId Put(const std::string& name, const std::string& bytes, std::string album = "") {
+    absl::StatusOr<PendingId> id =
+        spool_->Create(album.empty() ? album_ : album, name, absl::FromUnixSeconds(1700000000));
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_TRUE(spool_->Write(*id, 0, bytes.data(), bytes.size()).ok());
+    EXPECT_TRUE(spool_->Release(*id).ok());
+    return *id;
+  }
+
+  bool WaitFor(const std::function<bool()>& done) {
+    absl::Time end = absl::Now() + kDeadline;
+    while (!done()) {
+      if (absl::Now() > end) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+
+  std::optional<CommitResult> CommittedFor(PendingId id) {
+    absl::MutexLock l(&mu_);
+    for (const CommitResult& r : committed_) {
+      if (r.id == id) return r;
+    }
+    return std::nullopt;
+  }
+  bool WaitCommitted(PendingId id) {
+    return WaitFor([&] { return CommittedFor(id).has_value() && !spool_->Get(id); });
+  }
+  size_t FailedCount() {
+    absl::MutexLock l(&mu_);
+    return failed_.size();
+  }
+
+  std::string root_;
+  SpoolOptions options_;
+  FakeImmichApi api_;
+  std::string album_;
+  std::unique_ptr<Spool> spool_;
+  absl::Mutex mu_;
+  std::vector<CommitResult> committed_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<PendingId, FailedFile>> failed_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(SpoolTest, NewFileIsUploadedAndAddedToItsAlbum) {
+  OpenSpool();
+  const std::string bytes = "fresh jpeg bytes";
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "a b.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, bytes.data(), bytes.size()).ok());
+  const absl::Time mtime = absl::FromUnixSeconds(1600000000);
+  ASSERT_TRUE(spool_->SetMtime(*id, mtime).ok());
+  // Visible and readable while pending.
+  std::vector<PendingFile> listed = spool_->List(album_);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].name, "a b.jpg");
+  EXPECT_EQ(listed[0].size, bytes.size());
+  char buf[64];
+  absl::StatusOr<size_t> n = spool_->Read(*id, 6, sizeof buf, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), bytes.substr(6));
+  ASSERT_TRUE(spool_->Release(*id).ok());
+
+  ASSERT_TRUE(WaitCommitted(*id));
+  CommitResult r = *CommittedFor(*id);
+  EXPECT_TRUE(r.uploaded);
+  EXPECT_EQ(r.album_id, album_);
+  std::optional<immich::Asset> asset = api_.FindAsset(r.asset_id);
+  ASSERT_TRUE(asset);
+  EXPECT_EQ(asset->original_file_name, "a b.jpg");
+  EXPECT_EQ(asset->file_modified_at, mtime);
+  EXPECT_EQ(asset->file_created_at, mtime);
+  EXPECT_EQ(asset->checksum, ChecksumB64(bytes));
+  EXPECT_EQ(api_.Bytes(r.asset_id), bytes);
+  EXPECT_EQ(api_.AlbumAssetIds(album_), std::vector<std::string>{r.asset_id});
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1);
+  EXPECT_TRUE(spool_->List("").empty());
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+  EXPECT_EQ(spool_->Stats().commits_done, 1u);
+}
+
+TEST_F(SpoolTest, DuplicateContentIsAddedWithoutUpload) {
+  std::string other = api_.AddAlbum("Other");
+  std::string existing = api_.AddAsset("orig.jpg", "same bytes", {other});
+  OpenSpool();
+  PendingId id = Put("copy.jpg", "same bytes");
+  ASSERT_TRUE(WaitCommitted(id));
+  CommitResult r = *CommittedFor(id);
+  EXPECT_FALSE(r.uploaded);
+  EXPECT_EQ(r.asset_id, existing);
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+  EXPECT_EQ(api_.AlbumAssetIds(album_), std::vector<std::string>{existing});
+  EXPECT_EQ(api_.AlbumAssetIds(other), std::vector<std::string>{existing});
+  EXPECT_EQ(api_.AssetCount(), 1u);
+}
+
+TEST_F(SpoolTest, TrashedDuplicateIsRestoredAndMovedHere) {
+  std::string old_album = api_.AddAlbum("Old");
+  fake::AssetSpec spec;
+  spec.name = "gone.jpg";
+  spec.bytes = "trashed bytes";
+  spec.trashed = true;
+  spec.albums = {old_album};
+  std::string existing = api_.AddAsset(spec);
+  OpenSpool();
+  PendingId id = Put("back.jpg", "trashed bytes");
+  ASSERT_TRUE(WaitCommitted(id));
+  EXPECT_EQ(CommittedFor(id)->asset_id, existing);
+  EXPECT_FALSE(api_.IsTrashed(existing));
+  EXPECT_EQ(api_.AlbumAssetIds(album_), std::vector<std::string>{existing});
+  EXPECT_TRUE(api_.AlbumAssetIds(old_album).empty());
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+}
+
+TEST_F(SpoolTest, FsyncReturnsOnlyOnceTheAssetIsInTheAlbum) {
+  options_.settle = absl::Hours(1);  // only fsync can commit
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "f.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "abc", 3).ok());
+  ASSERT_TRUE(spool_->Fsync(*id).ok());
+  std::vector<std::string> in_album = api_.AlbumAssetIds(album_);
+  ASSERT_EQ(in_album.size(), 1u);
+  EXPECT_EQ(api_.Bytes(in_album[0]), "abc");
+  // Still open: still pending, shown in place of the asset it became.
+  std::optional<PendingFile> p = spool_->Get(*id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->replaces_asset_id, in_album[0]);
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(CommittedFor(*id)->asset_id, in_album[0]);
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "the close after fsync uploads nothing";
+  EXPECT_EQ(api_.AssetCount(), 1u);
+}
+
+TEST_F(SpoolTest, ChangesAfterCloseLandBeforeTheUpload) {
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  std::string other = api_.AddAlbum("Other");
+  PendingId id = Put(".a.jpg.tmp", "rsync data");
+  const absl::Time mtime = absl::FromUnixSeconds(1500000000);
+  ASSERT_TRUE(spool_->SetMtime(id, mtime).ok());                 // rsync's utimens
+  ASSERT_TRUE(spool_->Rename(id, other, "a.jpg").ok());          // and its rename
+  EXPECT_EQ(api_.Calls(Method::kBulkUploadCheck), 0) << "settling";
+  EXPECT_TRUE(spool_->List(album_).empty());
+  ASSERT_EQ(spool_->List(other).size(), 1u);
+  ASSERT_TRUE(spool_->Fsync(id).ok());
+  std::vector<std::string> in_other = api_.AlbumAssetIds(other);
+  ASSERT_EQ(in_other.size(), 1u);
+  std::optional<immich::Asset> asset = api_.FindAsset(in_other[0]);
+  EXPECT_EQ(asset->original_file_name, "a.jpg");
+  EXPECT_EQ(asset->file_modified_at, mtime);
+  EXPECT_TRUE(api_.AlbumAssetIds(album_).empty());
+}
+
+TEST_F(SpoolTest, UnlinkWhilePendingDropsTheFile) {
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  PendingId id = Put("x.jpg", "doomed");
+  ASSERT_TRUE(spool_->Unlink(id).ok());
+  EXPECT_FALSE(spool_->Get(id));
+  EXPECT_TRUE(spool_->List(album_).empty());
+  EXPECT_EQ(spool_->Read(id, 0, 1, nullptr).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(spool_->Unlink(id).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+  EXPECT_EQ(api_.TotalCalls(), 0);
+}
+
+TEST_F(SpoolTest, UnlinkedOpenFileStaysUsableUntilReleased) {
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "tmp.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Unlink(*id).ok());
+  EXPECT_FALSE(spool_->Get(*id));
+  ASSERT_TRUE(spool_->Write(*id, 0, "still", 5).ok());
+  char buf[8];
+  absl::StatusOr<size_t> n = spool_->Read(*id, 0, sizeof buf, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "still");
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  EXPECT_EQ(spool_->Release(*id).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+}
+
+TEST_F(SpoolTest, UnlinkDuringCommitIsUndone) {
+  OpenSpool();
+  absl::Notification upload_started, let_go;
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kUpload) return;
+    upload_started.Notify();
+    let_go.WaitForNotification();
+  });
+  PendingId id = Put("late.jpg", "unlinked mid-upload");
+  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Unlink(id).ok());
+  EXPECT_FALSE(spool_->Get(id));
+  let_go.Notify();
+  ASSERT_TRUE(WaitFor([&] {
+    return api_.Calls(Method::kDeleteAssets) + api_.Calls(Method::kRemoveFromAlbum) > 0 &&
+           spool_->Stats().commits_in_flight == 0;
+  }));
+  ASSERT_EQ(api_.AssetCount(), 1u);
+  std::vector<std::string> ids = api_.AlbumAssetIds(album_);  // trashed members included
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_TRUE(api_.IsTrashed(ids[0])) << "in no other album: trashed";
+  EXPECT_FALSE(CommittedFor(id));
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+}
+
+TEST_F(SpoolTest, OverwriteCopiesMetadataAndTrashesTheOldAsset) {
+  std::string other = api_.AddAlbum("Other");
+  std::string old_id = api_.AddAsset("a.jpg", "old content", {album_, other});
+  OpenSpool();
+  absl::StatusOr<PendingId> id =
+      spool_->Create(album_, "a.jpg", absl::Now(), /*replaces_asset_id=*/old_id);
+  ASSERT_TRUE(id.ok());
+  ASSERT_EQ(spool_->Get(*id)->replaces_asset_id, old_id);
+  ASSERT_TRUE(spool_->Write(*id, 0, "new content", 11).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  CommitResult r = *CommittedFor(*id);
+  EXPECT_EQ(r.replaced_asset_id, old_id);
+  EXPECT_NE(r.asset_id, old_id);
+  EXPECT_EQ(api_.Bytes(r.asset_id), "new content");
+  EXPECT_TRUE(api_.IsTrashed(old_id));
+  EXPECT_EQ(api_.Calls(Method::kCopyAssetMetadata), 1);
+  for (const std::string& a : {album_, other}) {
+    std::vector<std::string> members = api_.AlbumAssetIds(a);
+    EXPECT_NE(std::find(members.begin(), members.end(), r.asset_id), members.end()) << a;
+  }
+}
+
+TEST_F(SpoolTest, WritesAfterFsyncBecomeAnOverwriteOfTheFirstCommit) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "grow.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "part1", 5).ok());
+  ASSERT_TRUE(spool_->Fsync(*id).ok());
+  std::string first = spool_->Get(*id)->replaces_asset_id;
+  ASSERT_FALSE(first.empty());
+  ASSERT_TRUE(spool_->Write(*id, 5, "part2", 5).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  CommitResult r = *CommittedFor(*id);
+  EXPECT_EQ(r.replaced_asset_id, first);
+  EXPECT_EQ(api_.Bytes(r.asset_id), "part1part2");
+  EXPECT_TRUE(api_.IsTrashed(first));
+  EXPECT_EQ(api_.AlbumAssetIds(album_).size(), 2u);  // trashed members stay listed
+}
+
+TEST_F(SpoolTest, RetriesWhileImmichIsDownThenCommits) {
+  api_.SetDown(true);
+  OpenSpool();
+  PendingId id = Put("patient.jpg", "waiting for immich");
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<PendingFile> p = spool_->Get(id);
+    return p && p->attempts >= 3;
+  }));
+  EXPECT_EQ(spool_->Get(id)->last_error.code(), absl::StatusCode::kUnavailable);
+  absl::Status fsync = spool_->Fsync(id);
+  EXPECT_EQ(fsync.code(), absl::StatusCode::kUnavailable) << "fsync reports, does not hang";
+  SpoolStats stats = spool_->Stats();
+  EXPECT_GE(stats.commits_retried, 3u);
+  EXPECT_FALSE(stats.recent_errors.empty());
+  EXPECT_LE(stats.recent_errors.size(), 8u);
+  api_.SetDown(false);
+  ASSERT_TRUE(WaitCommitted(id));
+  EXPECT_EQ(api_.AssetCount(), 1u);
+  EXPECT_EQ(api_.AlbumAssetIds(album_).size(), 1u);
+}
+
+TEST_F(SpoolTest, UnsupportedFileGoesToFailedWithAReason) {
+  OpenSpool();
+  PendingId id = Put("notes.txt", "plain text");
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  EXPECT_FALSE(spool_->Get(id));
+  SpoolStats stats = spool_->Stats();
+  ASSERT_EQ(stats.failed.size(), 1u);
+  const FailedFile& f = stats.failed[0];
+  EXPECT_EQ(f.name, "notes.txt");
+  EXPECT_EQ(f.album_id, album_);
+  EXPECT_EQ(ReadText(f.path), "plain text");
+  EXPECT_NE(f.reason.find("nsupported"), std::string::npos) << f.reason;
+  EXPECT_NE(ReadText(f.reason_path).find("what to do"), std::string::npos);
+  EXPECT_EQ(api_.AssetCount(), 0u);
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+  EXPECT_EQ(spool_->Fsync(id).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SpoolTest, FsyncOfARejectedFileReturnsTheError) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create("no-such-album", "a.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "x", 1).ok());
+  absl::Status st = spool_->Fsync(*id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("a.jpg"), absl::string_view::npos) << st;
+  // Open: kept pending until closed, then refused for good.
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  EXPECT_EQ(spool_->Stats().failed.size(), 1u);
+}
+
+TEST_F(SpoolTest, CrashBetweenUploadAndAlbumAddResumesWithoutDuplicates) {
+  // Every file is uploaded, then its album add fails and the retry is an
+  // hour away: the spool is destroyed in that window.
+  api_.FailNext(Method::kAddToAlbum, absl::UnavailableError("immich restarting"), 5);
+  options_.min_backoff = options_.max_backoff = absl::Hours(1);
+  OpenSpool();
+  std::vector<std::string> contents;
+  std::vector<PendingId> ids;
+  for (int i = 0; i < 5; ++i) {
+    contents.push_back(absl::StrCat("content of file ", i));
+    ids.push_back(Put(absl::StrCat("f", i, ".jpg"), contents.back()));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (PendingId id : ids) {
+      std::optional<PendingFile> p = spool_->Get(id);
+      if (!p || p->attempts == 0) return false;
+    }
+    return true;
+  }));
+  spool_.reset();  // "crash": the journal is all that is left
+  EXPECT_EQ(api_.Calls(Method::kUpload), 5);
+  EXPECT_TRUE(api_.AlbumAssetIds(album_).empty());
+  options_.min_backoff = absl::Milliseconds(10);
+  options_.max_backoff = absl::Milliseconds(50);
+  const int uploads_before = api_.Calls(Method::kUpload);
+
+  OpenSpool();
+  EXPECT_EQ(spool_->List(album_).size(), 5u);
+  for (PendingId id : ids) ASSERT_TRUE(WaitCommitted(id));
+  EXPECT_EQ(api_.AssetCount(), 5u);
+  EXPECT_EQ(api_.Calls(Method::kUpload), uploads_before) << "found by checksum, not re-sent";
+  std::vector<std::string> members = api_.AlbumAssetIds(album_);
+  ASSERT_EQ(members.size(), 5u);
+  for (const std::string& a : members) {
+    std::optional<std::string> bytes = api_.Bytes(a);
+    ASSERT_TRUE(bytes);
+    EXPECT_NE(std::find(contents.begin(), contents.end(), *bytes), contents.end());
+    EXPECT_EQ(api_.FindAsset(a)->checksum, ChecksumB64(*bytes));
+  }
+  // New ids never collide with resumed ones.
+  absl::StatusOr<PendingId> fresh = spool_->Create(album_, "new.jpg", absl::Now());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(*fresh, ids.back());
+}
+
+TEST_F(SpoolTest, RecoveryFromAJournalWrittenByHand) {
+  Journal journal(options_.dir);
+  ASSERT_TRUE(journal.Init().ok());
+  auto put = [&](PendingId id, JournalRecord::State state, const std::string& name,
+                 const std::string& bytes, bool with_sha) {
+    std::ofstream(journal.DataPath(id), std::ios::binary) << bytes;
+    JournalRecord r;
+    r.id = id;
+    r.state = state;
+    r.album_id = album_;
+    r.name = name;
+    r.size = bytes.size();
+    r.mtime = absl::FromUnixSeconds(1650000000);
+    if (with_sha) {
+      Sha1 sha;
+      sha.Update(bytes.data(), bytes.size());
+      r.sha1_hex = ToHex(sha.Final());
+    }
+    ASSERT_TRUE(journal.Write(r, true).ok());
+  };
+  put(7, JournalRecord::State::kPending, "seven.jpg", "released before the crash", true);
+  put(8, JournalRecord::State::kWriting, "eight.jpg", "half writt", false);
+  put(9, JournalRecord::State::kPending, "nine.jpg", "no checksum yet", false);
+  std::ofstream(journal.DataPath(11), std::ios::binary) << "never had a record";
+  // An upload link left by the crash is just a second name.
+  stdfs::create_hard_link(journal.DataPath(7), journal.UploadPath(7));
+
+  OpenSpool();
+  ASSERT_TRUE(WaitCommitted(7));
+  ASSERT_TRUE(WaitCommitted(9));
+  EXPECT_EQ(api_.AssetCount(), 2u);
+  EXPECT_EQ(api_.FindAsset(CommittedFor(9)->asset_id)->checksum, ChecksumB64("no checksum yet"));
+  EXPECT_EQ(api_.FindAsset(CommittedFor(7)->asset_id)->file_modified_at,
+            absl::FromUnixSeconds(1650000000));
+  std::vector<FailedFile> failed = spool_->Stats().failed;
+  ASSERT_EQ(failed.size(), 2u);  // 8 (never closed) and 11 (no record)
+  std::vector<std::string> names = {failed[0].name, failed[1].name};
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"eight.jpg", "unnamed"}));
+  absl::StatusOr<PendingId> fresh = spool_->Create(album_, "new.jpg", absl::Now());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(*fresh, 11u);
+}
+
+TEST_F(SpoolTest, EightWritersAtOnce) {
+  OpenSpool();
+  constexpr int kWriters = 8;
+  std::vector<std::string> contents(kWriters);
+  std::vector<PendingId> ids(kWriters);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    for (int i = 0; i < 20000; ++i) absl::StrAppend(&contents[w], "w", w, "-", i, ";");
+    threads.emplace_back([&, w] {
+      absl::StatusOr<PendingId> id = spool_->Create(album_, absl::StrCat("w", w, ".jpg"),
+                                                    absl::Now());
+      ASSERT_TRUE(id.ok());
+      ids[w] = *id;
+      const std::string& c = contents[w];
+      for (size_t off = 0; off < c.size(); off += 4096) {
+        size_t n = std::min<size_t>(4096, c.size() - off);
+        ASSERT_TRUE(spool_->Write(*id, off, c.data() + off, n).ok());
+      }
+      ASSERT_TRUE(spool_->Release(*id).ok());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (PendingId id : ids) ASSERT_TRUE(WaitCommitted(id));
+  EXPECT_EQ(api_.AssetCount(), static_cast<size_t>(kWriters));
+  EXPECT_EQ(api_.Calls(Method::kUpload), kWriters);
+  for (int w = 0; w < kWriters; ++w) {
+    EXPECT_EQ(api_.Bytes(CommittedFor(ids[w])->asset_id), contents[w]) << w;
+  }
+}
+
+TEST_F(SpoolTest, OutOfOrderWritesAreHashedAtCommit) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "ooo.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 5, "World", 5).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "Hello", 5).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  std::optional<immich::Asset> a = api_.FindAsset(CommittedFor(*id)->asset_id);
+  EXPECT_EQ(a->checksum, ChecksumB64("HelloWorld"));
+  EXPECT_EQ(api_.Bytes(a->id), "HelloWorld");
+}
+
+TEST_F(SpoolTest, TruncateToZeroRestartsTheStreamingHash) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "t.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "first try", 9).ok());
+  ASSERT_TRUE(spool_->Truncate(*id, 0).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "second", 6).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(api_.FindAsset(CommittedFor(*id)->asset_id)->checksum, ChecksumB64("second"));
+}
+
+TEST_F(SpoolTest, FullDiskGivesEnospcAndKeepsWhatWasThere) {
+  std::atomic<bool> full{false};
+  options_.pwrite_for_test = [&](int fd, const void* buf, size_t count, off_t off) -> ssize_t {
+    if (!full) return ::pwrite(fd, buf, count, off);
+    // Like a real disk: part of the write lands, then no space.
+    if (count > 3) {
+      ssize_t n = ::pwrite(fd, buf, 3, off);
+      if (n > 0) return n;
+    }
+    errno = ENOSPC;
+    return -1;
+  };
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "big.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "kept", 4).ok());
+  full = true;
+  absl::Status st = spool_->Write(*id, 4, "does not fit", 12);
+  EXPECT_EQ(ToErrno(st), ENOSPC) << st;
+  EXPECT_NE(st.message().find("big.jpg"), absl::string_view::npos) << st;
+  EXPECT_EQ(spool_->Get(*id)->size, 4u);
+  char buf[32];
+  absl::StatusOr<size_t> n = spool_->Read(*id, 0, sizeof buf, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "kept");
+  full = false;
+  ASSERT_TRUE(spool_->Write(*id, 4, "+more", 5).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(spool_->Fsync(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(api_.Bytes(CommittedFor(*id)->asset_id), "kept+more");
+}
+
+TEST_F(SpoolTest, FullTmpfsGivesEnospc) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  std::string small = root_ + "/small";
+  stdfs::create_directory(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  options_.dir = small + "/spool";
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "huge.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  std::string chunk(64 * 1024, 'z');
+  absl::Status st;
+  uint64_t written = 0;
+  for (int i = 0; i < 16 && st.ok(); ++i) {
+    st = spool_->Write(*id, written, chunk.data(), chunk.size());
+    if (st.ok()) written += chunk.size();
+  }
+  EXPECT_EQ(ToErrno(st), ENOSPC) << st;
+  EXPECT_GT(written, 0u);
+  EXPECT_EQ(spool_->Get(*id)->size, written);
+  EXPECT_EQ(stdfs::file_size(options_.dir + "/" + std::to_string(*id) + ".data"), written);
+  (void)spool_->Release(*id);  // may itself hit ENOSPC writing the journal
+  spool_.reset();
+  ::umount2(small.c_str(), MNT_DETACH);
+}
+
+}  // namespace
+}  // namespace immichfs::cache
