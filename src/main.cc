@@ -1,0 +1,198 @@
+// immichfs: wiring only. Parse and validate the options, check the server
+// before touching the mountpoint, build the layers, mount, detach, serve.
+//
+// Every reason a mount can fail has its own exit code (config.h, immichfs(1))
+// and one line on stderr that says what to do.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "cache/block_cache.h"
+#include "cache/read_path.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "fs/filesystem.h"
+#include "fuse_ll/session.h"
+#include "immich/http_api.h"
+
+namespace immichfs {
+namespace {
+
+using config::Config;
+
+int Fail(int code, const std::string& line) {
+  std::fprintf(stderr, "immichfs: %s\n", line.c_str());
+  return code;
+}
+
+// Maps a failed pre-mount check to its exit code and a line saying what to do.
+int ServerCheckFailed(const Config& c, const absl::Status& s) {
+  if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
+    return Fail(config::kExitAuth,
+                absl::StrCat("the API key was rejected by ", c.server_url, " (", s.message(),
+                             "); create a key in Immich under Account Settings > API Keys and "
+                             "put it in api_key_file"));
+  }
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
+    return Fail(config::kExitUnreachable,
+                absl::StrCat("cannot reach Immich at ", c.server_url, ": ", s.message(),
+                             "; check the URL and that the server is up, or mount with "
+                             "-o offline_start to mount anyway"));
+  }
+  return Fail(config::kExitVersion,
+              absl::StrCat(c.server_url, " does not answer like an Immich server: ", s.message(),
+                           "; give the server's base URL, e.g. https://photos.example.com"));
+}
+
+// Immich >= 2.0 has every route immichfs uses; 3.1 is the reference.
+absl::Status CheckServer(immich::ImmichApi& api, const Config& c, int* exit_code) {
+  absl::StatusOr<immich::ServerVersion> version = api.GetVersion();
+  if (!version.ok()) {
+    *exit_code = ServerCheckFailed(c, version.status());
+    return version.status();
+  }
+  if (!version->AtLeast(2, 0)) {
+    *exit_code = Fail(config::kExitVersion,
+                      absl::StrCat("Immich ", version->major, ".", version->minor, ".",
+                                   version->patch, " at ", c.server_url,
+                                   " is too old; immichfs needs Immich 2.0 or newer"));
+    return absl::FailedPreconditionError("unsupported version");
+  }
+  absl::StatusOr<immich::User> me = api.GetMe();
+  if (!me.ok()) {
+    *exit_code = ServerCheckFailed(c, me.status());
+    return me.status();
+  }
+  LOG(kInfo, "connected to Immich %d.%d.%d at %s as %s", version->major, version->minor,
+      version->patch, c.server_url, me->email);
+  return absl::OkStatus();
+}
+
+// mkdir -p, private to the mounting user: the cache holds their photos.
+absl::Status MakeDirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i != path.size() && path[i] != '/') continue;
+    std::string prefix = path.substr(0, i);
+    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoFromSyscall(errno, absl::StrCat("mkdir ", prefix));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int CheckMountpoint(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return Fail(config::kExitMountpoint,
+                absl::StrCat("mountpoint ", path, ": ", std::strerror(errno),
+                             "; create it with mkdir -p ", path));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Fail(config::kExitMountpoint, absl::StrCat("mountpoint ", path, " is not a directory"));
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> errors;
+  Config c = config::ParseCommandLine(argc, argv, &errors);
+  if (c.show_help) {
+    std::fputs(config::UsageText(argv[0]).c_str(), stdout);
+    return config::kExitOk;
+  }
+  if (c.show_version) {
+    std::printf("immichfs %s\n", IMMICHFS_VERSION);
+    return config::kExitOk;
+  }
+  if (errors.empty()) config::Validate(&c, &errors);
+  if (!errors.empty()) {
+    for (const std::string& e : errors) std::fprintf(stderr, "immichfs: %s\n", e.c_str());
+    std::fprintf(stderr, "Try 'immichfs --help'.\n");
+    return config::kExitUsage;
+  }
+  SetLogLevel(c.debug ? LogLevel::kDebug : c.log_level);
+  if (int rc = CheckMountpoint(c.mountpoint); rc != 0) return rc;
+
+  immich::HttpApiOptions api_options;
+  api_options.server_url = c.server_url;
+  api_options.api_key = c.api_key;
+  api_options.ca_file = c.ca_file;
+  api_options.insecure_tls = c.insecure_tls;
+  absl::StatusOr<std::unique_ptr<immich::HttpImmichApi>> api =
+      immich::HttpImmichApi::Create(api_options);
+  if (!api.ok()) {
+    return Fail(config::kExitUsage, absl::StrCat("server url: ", api.status().message()));
+  }
+  int exit_code = 0;
+  if (absl::Status s = CheckServer(**api, c, &exit_code); !s.ok()) {
+    bool offline_ok = c.offline_start && exit_code == config::kExitUnreachable;
+    if (!offline_ok) return exit_code;
+    LOG(kWarning, "Immich at %s is unreachable; mounting anyway (offline_start): listings show "
+        "what is known until it is back", c.server_url);
+  }
+
+  // The cache is opened before mounting, so a bad cache_dir is an error the
+  // user sees on the terminal, not a mount that vanishes in the background.
+  if (absl::Status s = MakeDirs(c.cache_dir); !s.ok()) {
+    return Fail(config::kExitInternal,
+                absl::StrCat("cache_dir: ", s.message(), "; give a writable -o cache_dir=DIR"));
+  }
+  cache::BlockCacheOptions block_options;
+  block_options.dir = absl::StrCat(c.cache_dir, "/blocks");
+  block_options.capacity = c.cache_size;
+  absl::StatusOr<std::unique_ptr<cache::BlockCache>> blocks =
+      cache::BlockCache::Open(block_options);
+  if (!blocks.ok()) {
+    return Fail(config::kExitInternal, absl::StrCat("read cache in ", c.cache_dir, ": ",
+                                                    blocks.status().message(),
+                                                    "; give a writable -o cache_dir=DIR"));
+  }
+
+  fuse_ll::SessionOptions session_options;
+  session_options.mountpoint = c.mountpoint;
+  session_options.fuse_options = c.fuse_options;
+  session_options.debug = c.debug;
+  session_options.single_thread = c.single_thread;
+  session_options.fsname = absl::StrCat("immichfs#", c.server_url);
+  absl::StatusOr<std::unique_ptr<fuse_ll::Session>> session =
+      fuse_ll::Session::Mount(session_options);
+  if (!session.ok()) return Fail(config::kExitMountpoint, std::string(session.status().message()));
+  // Fork before any thread starts (the caches and the spool start threads).
+  if (absl::Status s = (*session)->Daemonize(c.foreground); !s.ok()) {
+    return Fail(config::kExitInternal, std::string(s.message()));
+  }
+
+  cache::ReadPath reads(api->get(), blocks->get(), cache::ReadPathOptions{});
+
+  fs::FsOptions fs_options;
+  fs_options.uid = c.uid;
+  fs_options.gid = c.gid;
+  fs_options.umask = c.umask;
+  fs_options.attr_timeout = absl::Seconds(c.attr_timeout);
+  fs_options.dir_cache_ttl = absl::Seconds(c.dir_cache_ttl);
+  fs_options.offline_start = c.offline_start;
+  fs::Filesystem filesystem(api->get(), &reads, fs_options);
+  if (absl::Status s = filesystem.Prime(); !s.ok()) {
+    LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
+  }
+  if (absl::Status s = (*session)->Run(&filesystem); !s.ok()) {
+    LOG(kError, "%s", s.ToString());
+    return config::kExitInternal;
+  }
+  LOG(kInfo, "unmounted %s", c.mountpoint);
+  return config::kExitOk;
+}
+
+}  // namespace
+}  // namespace immichfs
+
+int main(int argc, char** argv) { return immichfs::Main(argc, argv); }
