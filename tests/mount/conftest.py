@@ -1,0 +1,181 @@
+"""Fixtures for the level-4 mount tests: the real immichfs binary mounted
+against the fake Immich server (tests/fake_immich).
+
+    python3 -m pytest tests/mount            # from the repository root
+
+- `fake_module`: one FakeImmich per test module (cheap; modules seed what they
+  need once). `fake`: the same server, with faults, latency and offline
+  cleared after each test.
+- `mounted`: a factory, mount(fake, options=...) -> Mount, unmounted (and its
+  log checked for sanitizer reports, crashes and a non-zero exit) after the
+  test. `module_mounted` is the same for mounts shared by a module.
+- Every test runs under a watchdog: if it is still running after its limit
+  (default 120 s, `@pytest.mark.limit(seconds)` to change), every live mount's
+  daemon is killed, which makes any system call stuck in the mount fail with
+  ENOTCONN, so a hung filesystem fails the test instead of hanging the suite.
+
+Without a usable /dev/fuse the tests are skipped, except when CI is set: on
+the CI machine a mount test that cannot run is a failure.
+"""
+
+import os
+import sys
+import threading
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fake_immich"))
+
+import mountutil  # noqa: E402
+from fake_client import FakeImmich  # noqa: E402
+
+from mountutil import BOB  # noqa: E402
+DEFAULT_LIMIT = 120
+
+
+def _ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "limit(seconds): watchdog limit for one mount test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fuse_guard():
+    ok, why = mountutil.fuse_usable()
+    if not ok:
+        if _ci():
+            pytest.fail("mount tests cannot run on CI: %s" % why, pytrace=False)
+        pytest.skip("FUSE not usable: %s" % why)
+    if not os.access(mountutil.BIN, os.X_OK):
+        pytest.fail("immichfs binary %s is missing; build it or set IMMICHFS_BIN" % mountutil.BIN,
+                    pytrace=False)
+
+
+# ------------------------------------------------------------------ watchdog
+
+_live_mounts = []
+_live_lock = threading.Lock()
+
+
+def _register(m):
+    with _live_lock:
+        _live_mounts.append(m)
+
+
+def _unregister(m):
+    with _live_lock:
+        if m in _live_mounts:
+            _live_mounts.remove(m)
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    marker = request.node.get_closest_marker("limit")
+    limit = marker.args[0] if marker else DEFAULT_LIMIT
+    fired = []
+
+    def fire():
+        fired.append(True)
+        with _live_lock:
+            mounts = list(_live_mounts)
+        for m in mounts:
+            m.hung = True
+            proc = m.proc
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+
+    t = threading.Timer(limit, fire)
+    t.daemon = True
+    t.start()
+    yield
+    t.cancel()
+    if fired:
+        pytest.fail("test still running after %ds: watchdog killed the immichfs daemon(s)" % limit,
+                    pytrace=False)
+
+
+# ------------------------------------------------------------------ fake server
+
+@pytest.fixture(scope="module")
+def fake_module():
+    with FakeImmich(users=[BOB]) as f:
+        yield f
+
+
+@pytest.fixture
+def fake(fake_module):
+    yield fake_module
+    # Leave the shared server healthy for the next test.
+    if fake_module.proc is None:
+        fake_module.start()
+    fake_module.clear_faults()
+    fake_module.set_latency(0)
+    fake_module.set_offline(False)
+
+
+# ------------------------------------------------------------------ mounts
+
+class MountFactory:
+    """Makes mounts under `base`, each with its own mountpoint, cache dir and
+    key file (mode 600); close() unmounts them all and checks their logs."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.mounts = []
+        self.n = 0
+
+    def key_file(self, key, name=None):
+        self.n += 1
+        path = os.path.join(self.base, name or "key%d" % self.n)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def __call__(self, fake, options=(), key=None, url=None, start=True, timeout=30):
+        self.n += 1
+        mnt = os.path.join(self.base, "mnt%d" % self.n)
+        cache = os.path.join(self.base, "cache%d" % self.n)
+        m = mountutil.Mount(url or fake.url, self.key_file(key or fake.api_key), mnt, cache,
+                            options=list(options))
+        m.hung = False
+        self.mounts.append(m)
+        _register(m)
+        if start:
+            m.start(timeout=timeout)
+        return m
+
+    def close(self):
+        errors = []
+        for m in reversed(self.mounts):
+            _unregister(m)
+            try:
+                if getattr(m, "hung", False):
+                    m.kill()
+                    m.stop(check=False)
+                else:
+                    m.stop(check=True)
+            except AssertionError as e:
+                errors.append(str(e))
+        self.mounts = []
+        if errors:
+            pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    f = MountFactory(tmp_path)
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def module_mounted(tmp_path_factory):
+    f = MountFactory(tmp_path_factory.mktemp("mounts"))
+    yield f
+    f.close()
