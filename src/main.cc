@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/block_cache.h"
 #include "cache/read_path.h"
+#include "cache/spool.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/config.h"
@@ -54,7 +56,8 @@ int ServerCheckFailed(const Config& c, const absl::Status& s) {
 }
 
 // Immich >= 2.0 has every route immichfs uses; 3.1 is the reference.
-absl::Status CheckServer(immich::ImmichApi& api, const Config& c, int* exit_code) {
+absl::Status CheckServer(immich::ImmichApi& api, const Config& c, int* exit_code,
+                         std::string* version_text) {
   absl::StatusOr<immich::ServerVersion> version = api.GetVersion();
   if (!version.ok()) {
     *exit_code = ServerCheckFailed(c, version.status());
@@ -74,6 +77,7 @@ absl::Status CheckServer(immich::ImmichApi& api, const Config& c, int* exit_code
   }
   LOG(kInfo, "connected to Immich %d.%d.%d at %s as %s", version->major, version->minor,
       version->patch, c.server_url, me->email);
+  *version_text = absl::StrCat(version->major, ".", version->minor, ".", version->patch);
   return absl::OkStatus();
 }
 
@@ -133,7 +137,8 @@ int Main(int argc, char** argv) {
     return Fail(config::kExitUsage, absl::StrCat("server url: ", api.status().message()));
   }
   int exit_code = 0;
-  if (absl::Status s = CheckServer(**api, c, &exit_code); !s.ok()) {
+  std::string server_version;
+  if (absl::Status s = CheckServer(**api, c, &exit_code, &server_version); !s.ok()) {
     bool offline_ok = c.offline_start && exit_code == config::kExitUnreachable;
     if (!offline_ok) return exit_code;
     LOG(kWarning, "Immich at %s is unreachable; mounting anyway (offline_start): listings show "
@@ -154,6 +159,37 @@ int Main(int argc, char** argv) {
   if (!blocks.ok()) {
     return Fail(config::kExitInternal, absl::StrCat("read cache in ", c.cache_dir, ": ",
                                                     blocks.status().message(),
+                                                    "; give a writable -o cache_dir=DIR"));
+  }
+
+  // The write-back spool: opened (and recovered) before mounting so that a
+  // bad spool directory is reported on the terminal; its workers start after
+  // the fork. Its callbacks reach the Filesystem, which exists by the time
+  // Start() lets them run.
+  std::atomic<fs::Filesystem*> fs_for_spool{nullptr};
+  cache::SpoolOptions spool_options;
+  spool_options.dir = absl::StrCat(c.cache_dir, "/spool");
+  spool_options.settle = absl::Seconds(c.settle);
+  spool_options.upload_workers = c.upload_workers;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
+    spool_options.device_id = absl::StrCat("immichfs-", host);
+  }
+  spool_options.precheck = [&fs_for_spool](const std::string& name, uint64_t size) {
+    return fs_for_spool.load()->SpoolPrecheck(name, size);
+  };
+  cache::SpoolCallbacks spool_callbacks;
+  spool_callbacks.on_committed = [&fs_for_spool](const cache::CommitResult& r) {
+    fs_for_spool.load()->OnCommitted(r);
+  };
+  spool_callbacks.on_failed = [&fs_for_spool](cache::PendingId id, const cache::FailedFile& f) {
+    fs_for_spool.load()->OnFailed(id, f);
+  };
+  absl::StatusOr<std::unique_ptr<cache::Spool>> spool =
+      cache::Spool::Open(spool_options, api->get(), spool_callbacks);
+  if (!spool.ok()) {
+    return Fail(config::kExitInternal, absl::StrCat("write-back spool in ", spool_options.dir,
+                                                    ": ", spool.status().message(),
                                                     "; give a writable -o cache_dir=DIR"));
   }
 
@@ -181,11 +217,20 @@ int Main(int argc, char** argv) {
   fs_options.dir_cache_ttl = absl::Seconds(c.dir_cache_ttl);
   fs_options.offline_start = c.offline_start;
   fs::Filesystem filesystem(api->get(), &reads, fs_options);
+  filesystem.SetSpool(spool->get());
+  filesystem.SetNotifier((*session)->notifier());
+  filesystem.SetServerVersion(server_version);
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }
-  if (absl::Status s = (*session)->Run(&filesystem); !s.ok()) {
-    LOG(kError, "%s", s.ToString());
+  fs_for_spool = &filesystem;
+  (*spool)->Start();
+  absl::Status run = (*session)->Run(&filesystem);
+  // The workers call into the filesystem and the session: stop them first
+  // (commits in flight finish; everything pending stays for the next mount).
+  spool->reset();
+  if (!run.ok()) {
+    LOG(kError, "%s", run.ToString());
     return config::kExitInternal;
   }
   LOG(kInfo, "unmounted %s", c.mountpoint);

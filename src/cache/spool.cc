@@ -51,10 +51,23 @@ absl::Status Spool::Unlink(PendingId id) { return impl_->Unlink(id); }
 absl::Status Spool::OpenHandle(PendingId id) { return impl_->OpenHandle(id); }
 absl::Status Spool::Release(PendingId id) { return impl_->Release(id); }
 absl::Status Spool::Fsync(PendingId id) { return impl_->Fsync(id); }
+absl::Status Spool::Flush(PendingId id) { return impl_->Flush(id); }
+std::optional<PendingFile> Spool::FindByName(const std::string& album_id,
+                                             const std::string& name) const {
+  return impl_->FindIf(album_id, name, "");
+}
+std::optional<PendingFile> Spool::FindReplacing(const std::string& album_id,
+                                                const std::string& asset_id) const {
+  if (asset_id.empty()) return std::nullopt;
+  return impl_->FindIf(album_id, "", asset_id);
+}
 std::vector<PendingFile> Spool::List(const std::string& album_id) const {
   return impl_->List(album_id);
 }
 std::optional<PendingFile> Spool::Get(PendingId id) const { return impl_->Get(id); }
+std::optional<PendingFile> Spool::GetOpen(PendingId id) const {
+  return impl_->Get(id, /*open_unlinked=*/true);
+}
 SpoolStats Spool::Stats() const { return impl_->Stats(); }
 const std::string& Spool::dir() const { return impl_->dir(); }
 
@@ -86,6 +99,7 @@ PendingFile Spool::Impl::ToPendingFile(const Entry& e) const {
   f.state = e.state;
   f.attempts = e.rec.attempts;
   f.last_error = e.last_error;
+  if (e.committed) f.committed_asset_id = e.committed->asset_id;
   return f;
 }
 
@@ -499,6 +513,33 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   }
 }
 
+absl::Status Spool::Impl::Flush(PendingId id) {
+  absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
+  if (!found.ok()) return found.status();
+  EntryPtr e = *found;
+  absl::MutexLock io(&e->io_mu);
+  {
+    absl::MutexLock l(&mu_);
+    if (e->unlinked) return absl::OkStatus();
+  }
+  return MakeDurable(*e);
+}
+
+std::optional<PendingFile> Spool::Impl::FindIf(const std::string& album_id,
+                                               const std::string& name,
+                                               const std::string& replaces_asset_id) {
+  absl::MutexLock l(&mu_);
+  const Entry* best = nullptr;
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked || e->rec.album_id != album_id) continue;
+    bool match = name.empty() ? e->rec.replaces_asset_id == replaces_asset_id
+                              : e->rec.name == name;
+    if (match && (best == nullptr || e->rec.id < best->rec.id)) best = e.get();
+  }
+  if (best == nullptr) return std::nullopt;
+  return ToPendingFile(*best);
+}
+
 std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
   std::vector<PendingFile> out;
   absl::MutexLock l(&mu_);
@@ -511,10 +552,11 @@ std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
   return out;
 }
 
-std::optional<PendingFile> Spool::Impl::Get(PendingId id) {
+std::optional<PendingFile> Spool::Impl::Get(PendingId id, bool open_unlinked) {
   absl::MutexLock l(&mu_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second->gone || it->second->unlinked) return std::nullopt;
+  if (it == entries_.end() || it->second->gone) return std::nullopt;
+  if (it->second->unlinked && !(open_unlinked && it->second->handles > 0)) return std::nullopt;
   return ToPendingFile(*it->second);
 }
 

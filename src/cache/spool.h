@@ -78,6 +78,10 @@ struct PendingFile {
   State state = State::kOpen;
   int attempts = 0;             // failed commit attempts so far
   absl::Status last_error;      // of the latest failed attempt, OK if none
+  // The asset an earlier generation became (an Fsync with the file still
+  // open); empty if none. Then replaces_asset_id is that asset too, and the
+  // fs knows the "replaced" asset is this file's own earlier content.
+  std::string committed_asset_id;
 };
 
 // What a commit produced; passed to SpoolCallbacks::on_committed.
@@ -132,6 +136,14 @@ struct SpoolOptions {
   // Tests only: stands in for pwrite(2) on spool data files, e.g. to make a
   // write fail with ENOSPC without filling a disk. Unset: pwrite(2).
   std::function<ssize_t(int fd, const void* buf, size_t count, off_t offset)> pwrite_for_test;
+  // Asked on a worker thread before each commit attempt (no spool lock held)
+  // with the file's current name and size. OK: commit. A retryable error
+  // (IsRetryable, e.g. kUnavailable) postpones the attempt like a failed one
+  // (backoff; a Rename reschedules it after the settle time); any other
+  // error moves the file to failed/ with that reason, without an upload.
+  // The fs uses it to hold files that still have a temporary name and to
+  // refuse types or empty files Immich would reject. Unset: always commit.
+  std::function<absl::Status(const std::string& name, uint64_t size)> precheck;
 };
 
 struct SpoolCallbacks {
@@ -199,6 +211,10 @@ class Spool {
   // commits after the settle time. kFailedPrecondition without an open
   // handle.
   absl::Status Release(PendingId id);
+  // Makes data and journal durable without giving up the handle: what a
+  // FUSE flush (every close(2)) does, so close() reports ENOSPC or EIO.
+  // OK for a file unlinked meanwhile.
+  absl::Status Flush(PendingId id);
   // Makes the file durable, commits it now (even with handles open) and waits
   // for the outcome: OK once the asset is in Immich and in the album, else
   // the attempt's error (the spool keeps retrying in the background unless
@@ -213,6 +229,16 @@ class Spool {
   // (Stats().failed lists them).
   std::vector<PendingFile> List(const std::string& album_id) const;
   std::optional<PendingFile> Get(PendingId id) const;
+  // Like Get, but also a file unlinked while a handle is still open (its
+  // attributes for fstat on that handle).
+  std::optional<PendingFile> GetOpen(PendingId id) const;
+  // The listed pending file named `name` in the album (the lowest id if
+  // several), or the one that replaces `asset_id` there. Cheap scans
+  // without copying the others.
+  std::optional<PendingFile> FindByName(const std::string& album_id,
+                                        const std::string& name) const;
+  std::optional<PendingFile> FindReplacing(const std::string& album_id,
+                                           const std::string& asset_id) const;
   SpoolStats Stats() const;
   const std::string& dir() const;
 

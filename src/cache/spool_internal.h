@@ -89,8 +89,11 @@ class Spool::Impl {
   absl::Status OpenHandle(PendingId id);
   absl::Status Release(PendingId id);
   absl::Status Fsync(PendingId id);
+  absl::Status Flush(PendingId id);
   std::vector<PendingFile> List(const std::string& album_id);
-  std::optional<PendingFile> Get(PendingId id);
+  std::optional<PendingFile> Get(PendingId id, bool open_unlinked = false);
+  std::optional<PendingFile> FindIf(const std::string& album_id, const std::string& name,
+                                    const std::string& replaces_asset_id);
   SpoolStats Stats();
   const std::string& dir() const { return journal_.dir(); }
 

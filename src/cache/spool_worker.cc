@@ -231,6 +231,17 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
     FinishFailure(e, gen, absl::CancelledError("unlinked"));
     return;
   }
+  if (!finalize && options_.precheck) {
+    if (absl::Status st = options_.precheck(job.name, job.size); !st.ok()) {
+      ::unlink(job.data_path.c_str());
+      {
+        absl::MutexLock io(&e->io_mu);
+        e->upload_linked = false;
+      }
+      FinishFailure(e, gen, st);
+      return;
+    }
+  }
   if (!link_error.ok()) {
     FinishFailure(e, gen, link_error);
     return;

@@ -1,3 +1,7 @@
+// Reading the namespace: lookups, attributes and listings of albums,
+// assets and pending files (merged: a pending file shows under its name and
+// hides the asset it replaces), and the file handle table. File data is in
+// filesystem_io.cc, namespace changes in filesystem_ns.cc.
 #include "fs/filesystem.h"
 
 #include <fcntl.h>
@@ -5,6 +9,10 @@
 
 #include <cerrno>
 
+#include <map>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/iso_time.h"
 #include "common/log.h"
@@ -29,14 +37,24 @@ Filesystem::Filesystem(immich::ImmichApi* api, cache::ReadPath* reads, FsOptions
       reads_(reads),
       options_(options),
       mount_time_(Now()),
-      catalog_(api, options.dir_cache_ttl, options.clock) {}
+      catalog_(api, options.dir_cache_ttl, options.clock),
+      names_(api, options.media_types_retry, options.clock) {}
 
 Filesystem::~Filesystem() = default;
 
 absl::Status Filesystem::Prime() { return catalog_.RefreshRoot(/*force=*/true); }
 
+void Filesystem::SetServerVersion(std::string version) {
+  absl::MutexLock lock(&info_mu_);
+  server_version_ = std::move(version);
+}
+
 absl::Status Filesystem::ReadOnly(const char* op) const {
-  return ErrnoError(EROFS, absl::StrCat(op, ": immichfs is read-only in this version"));
+  return ErrnoError(EROFS, absl::StrCat(op, ": this filesystem has no write-back spool"));
+}
+
+absl::Status Filesystem::CheckWritable(const char* op) const {
+  return spool_ == nullptr ? ReadOnly(op) : absl::OkStatus();
 }
 
 Entry Filesystem::DirEntry(Ino ino, const timespec& mtime) const {
@@ -67,6 +85,38 @@ Entry Filesystem::AssetEntry(Ino ino, const AssetRec& asset) const {
   e.attr_timeout = Seconds(options_.attr_timeout);
   e.entry_timeout = Seconds(options_.dir_cache_ttl);
   return e;
+}
+
+Entry Filesystem::PendingEntry(Ino ino, const cache::PendingFile& file) const {
+  Entry e;
+  e.attr.ino = ino;
+  e.attr.mode = S_IFREG | (0666 & ~options_.umask);
+  e.attr.nlink = 1;
+  e.attr.uid = options_.uid;
+  e.attr.gid = options_.gid;
+  e.attr.size = file.size;
+  // Immich keeps milliseconds: show what the asset will show.
+  e.attr.mtime = immichfs::ToTimespec(absl::FromUnixMillis(absl::ToUnixMillis(file.mtime)));
+  e.attr.atime = e.attr.ctime = e.attr.mtime;
+  e.attr_timeout = Seconds(options_.attr_timeout);
+  e.entry_timeout = Seconds(options_.dir_cache_ttl);
+  return e;
+}
+
+Ino Filesystem::PendingIno(cache::PendingId id) {
+  return inodes_.Get(NodeKind::kPending, absl::StrCat(id));
+}
+
+Entry Filesystem::ListedAssetEntry(const AssetRec& asset) {
+  Ino ino = inodes_.Get(NodeKind::kAsset, asset.id);
+  std::optional<NodeRef> ref = inodes_.Resolve(ino);
+  if (ref && ref->kind == NodeKind::kPending && spool_ != nullptr) {
+    uint64_t id = 0;
+    if (absl::SimpleAtoi(ref->id, &id)) {
+      if (std::optional<cache::PendingFile> f = spool_->Get(id)) return PendingEntry(ino, *f);
+    }
+  }
+  return AssetEntry(ino, asset);
 }
 
 Entry Filesystem::RootEntry() const {
@@ -102,6 +152,19 @@ absl::StatusOr<Entry> Filesystem::EntryFor(Ino ino) {
       if (!asset) return absl::NotFoundError(absl::StrCat("asset ", ref->id, " is gone"));
       return AssetEntry(ino, *asset);
     }
+    case NodeKind::kPending: {
+      uint64_t id = 0;
+      std::optional<cache::PendingFile> f;
+      if (spool_ != nullptr && absl::SimpleAtoi(ref->id, &id)) f = spool_->Get(id);
+      if (f) return PendingEntry(ino, *f);
+      // Handed over (or failed) between Resolve and Get: ask once more.
+      std::optional<NodeRef> now = inodes_.Resolve(ino);
+      if (now && now->kind != NodeKind::kPending) return EntryFor(ino);
+      return absl::NotFoundError(absl::StrCat("pending file ", ref->id, " is gone"));
+    }
+    case NodeKind::kControlDir:
+    case NodeKind::kControlFile:
+      return ControlEntry(ino, *ref);
     default:
       return ErrnoError(EIO, absl::StrCat("inode ", ino, " has no attributes"));
   }
@@ -121,6 +184,9 @@ absl::StatusOr<Entry> Filesystem::Lookup(Ino parent, const std::string& name) {
     case NodeKind::kAlbum:
       entry = LookupInAlbum(parent, ref->id, name);
       break;
+    case NodeKind::kControlDir:
+      entry = LookupControl(*ref, name);
+      break;
     default:
       return ErrnoError(ENOTDIR, absl::StrCat("inode ", parent, " is not a directory"));
   }
@@ -129,6 +195,7 @@ absl::StatusOr<Entry> Filesystem::Lookup(Ino parent, const std::string& name) {
 }
 
 absl::StatusOr<Entry> Filesystem::LookupInRoot(const std::string& name) {
+  if (name == ".immich") return LookupControl(NodeRef{NodeKind::kRoot, ""}, name);
   absl::Status fresh = catalog_.RefreshRoot();
   if (!fresh.ok() && !catalog_.HasAlbums()) return fresh;
   std::optional<AlbumView> album = catalog_.AlbumByShown(name);
@@ -136,26 +203,91 @@ absl::StatusOr<Entry> Filesystem::LookupInRoot(const std::string& name) {
   return DirEntry(inodes_.Get(NodeKind::kAlbum, album->id), immichfs::ToTimespec(album->updated));
 }
 
-absl::StatusOr<Entry> Filesystem::LookupInAlbum(Ino /*parent*/, const std::string& album_id,
-                                                const std::string& name) {
+absl::Status Filesystem::RefreshForAccess(const std::string& album_id) {
   absl::Status fresh = catalog_.RefreshAlbum(album_id);
   if (!fresh.ok()) {
     if (absl::IsNotFound(fresh)) return fresh;
     LOG(kWarning, "album %s: %s; answering from what is known", album_id, fresh.ToString());
   }
-  std::optional<std::string> asset_id = catalog_.AssetInAlbum(album_id, name);
-  if (!asset_id) {
-    return absl::NotFoundError(absl::StrCat("no '", name, "' in album ", album_id));
+  return absl::OkStatus();
+}
+
+Filesystem::Item Filesystem::Find(const std::string& album_id, const std::string& name) {
+  Item item;
+  if (spool_ != nullptr) {
+    if (std::optional<cache::PendingFile> f = spool_->FindByName(album_id, name)) {
+      item.kind = Item::Kind::kPending;
+      item.pending = *std::move(f);
+      return item;
+    }
   }
-  std::optional<AssetRec> asset = catalog_.Asset(*asset_id);
-  if (!asset) return absl::NotFoundError(absl::StrCat("asset ", *asset_id, " is gone"));
-  return AssetEntry(inodes_.Get(NodeKind::kAsset, *asset_id), *asset);
+  std::optional<std::string> asset_id = catalog_.AssetInAlbum(album_id, name);
+  if (!asset_id) return item;
+  // An asset a pending file replaces is shown by that file (under its name).
+  if (spool_ != nullptr && spool_->FindReplacing(album_id, *asset_id)) return item;
+  item.kind = Item::Kind::kAsset;
+  item.asset_id = *asset_id;
+  return item;
+}
+
+std::vector<std::pair<std::string, Filesystem::Item>> Filesystem::Items(
+    const std::string& album_id) {
+  std::map<std::string, Item> out;
+  absl::flat_hash_set<std::string> replaced;
+  std::vector<cache::PendingFile> pending;
+  if (spool_ != nullptr) pending = spool_->List(album_id);
+  for (cache::PendingFile& f : pending) {
+    if (!f.replaces_asset_id.empty()) replaced.insert(f.replaces_asset_id);
+    std::string name = f.name;
+    Item item;
+    item.kind = Item::Kind::kPending;
+    item.pending = std::move(f);
+    out.try_emplace(std::move(name), std::move(item));  // the lowest id keeps a name
+  }
+  for (auto& [shown, asset_id] : catalog_.Listing(album_id)) {
+    // A pending file holding the name hides the asset until it commits
+    // (an upload elsewhere that arrived under the same name meanwhile).
+    if (replaced.contains(asset_id) || out.contains(shown)) continue;
+    Item item;
+    item.kind = Item::Kind::kAsset;
+    item.asset_id = asset_id;
+    out.emplace(shown, std::move(item));
+  }
+  return {std::make_move_iterator(out.begin()), std::make_move_iterator(out.end())};
+}
+
+absl::StatusOr<Entry> Filesystem::LookupInAlbum(Ino /*parent*/, const std::string& album_id,
+                                                const std::string& name) {
+  if (absl::Status st = RefreshForAccess(album_id); !st.ok()) return st;
+  Item item = Find(album_id, name);
+  switch (item.kind) {
+    case Item::Kind::kPending:
+      return PendingEntry(PendingIno(item.pending.id), item.pending);
+    case Item::Kind::kAsset: {
+      std::optional<AssetRec> asset = catalog_.Asset(item.asset_id);
+      if (!asset) return absl::NotFoundError(absl::StrCat("asset ", item.asset_id, " is gone"));
+      Entry e = ListedAssetEntry(*asset);
+      absl::MutexLock lock(&handles_mu_);
+      last_album_[e.attr.ino] = album_id;
+      return e;
+    }
+    case Item::Kind::kNone:
+      break;
+  }
+  return absl::NotFoundError(absl::StrCat("no '", name, "' in album ", album_id));
 }
 
 void Filesystem::Forget(Ino ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
 
-absl::StatusOr<Attr> Filesystem::GetAttr(Ino ino) {
+absl::StatusOr<Attr> Filesystem::GetAttr(Ino ino, std::optional<uint64_t> fh) {
   absl::StatusOr<Entry> e = EntryFor(ino);
+  if (absl::IsNotFound(e.status()) && fh && spool_ != nullptr) {
+    if (FileHandle* h = HandleOf(*fh); h && h->kind == FileHandle::Kind::kPending) {
+      if (std::optional<cache::PendingFile> f = spool_->GetOpen(h->pending)) {
+        e = PendingEntry(ino, *f);
+      }
+    }
+  }
   if (!e.ok()) return e.status();
   return e->attr;
 }
@@ -180,23 +312,25 @@ absl::StatusOr<uint64_t> Filesystem::OpenDir(Ino ino) {
       break;
     }
     case NodeKind::kAlbum: {
-      absl::Status fresh = catalog_.RefreshAlbum(ref->id);
-      if (!fresh.ok()) {
-        if (absl::IsNotFound(fresh)) return fresh;
-        LOG(kWarning, "album %s: %s; showing what is known", ref->id, fresh.ToString());
-      }
+      if (absl::Status st = RefreshForAccess(ref->id); !st.ok()) return st;
       absl::StatusOr<Entry> self = EntryFor(ino);
       if (!self.ok()) return self.status();
       snap->entries.emplace_back(".", *self);
       snap->entries.emplace_back("..", RootEntry());
-      for (const auto& [shown, asset_id] : catalog_.Listing(ref->id)) {
-        std::optional<AssetRec> asset = catalog_.Asset(asset_id);
+      for (auto& [name, item] : Items(ref->id)) {
+        if (item.kind == Item::Kind::kPending) {
+          snap->entries.emplace_back(name, PendingEntry(PendingIno(item.pending.id), item.pending));
+          continue;
+        }
+        std::optional<AssetRec> asset = catalog_.Asset(item.asset_id);
         if (!asset) continue;
-        snap->entries.emplace_back(shown,
-                                   AssetEntry(inodes_.Get(NodeKind::kAsset, asset_id), *asset));
+        snap->entries.emplace_back(name, ListedAssetEntry(*asset));
       }
       break;
     }
+    case NodeKind::kControlDir:
+      if (absl::Status st = ListControl(ino, *ref, *snap); !st.ok()) return st;
+      break;
     default:
       return ErrnoError(ENOTDIR, absl::StrCat("inode ", ino, " is not a directory"));
   }
@@ -228,52 +362,18 @@ void Filesystem::ReleaseDir(uint64_t fh) {
   dirs_.erase(fh);
 }
 
-absl::StatusOr<OpenResult> Filesystem::Open(Ino ino, int flags) {
-  std::optional<NodeRef> ref = inodes_.Resolve(ino);
-  if (!ref) return ErrnoError(ESTALE, absl::StrCat("inode ", ino, " is unknown"));
-  if (ref->kind == NodeKind::kRoot || ref->kind == NodeKind::kAlbum) {
-    return ErrnoError(EISDIR, "open of a directory as a file");
-  }
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return ReadOnly("open for writing");
-  if (ref->kind != NodeKind::kAsset) return ErrnoError(EIO, "open of an unknown node kind");
-  std::optional<AssetRec> asset = catalog_.Asset(ref->id);
-  if (!asset) return absl::NotFoundError(absl::StrCat("asset ", ref->id, " is gone"));
-
-  auto handle = std::make_unique<FileHandle>();
-  handle->reader = reads_->Open(cache::AssetKey{asset->id, asset->checksum,
-                                                static_cast<uint64_t>(asset->size)});
-  OpenResult result;
+uint64_t Filesystem::NewHandle(std::unique_ptr<FileHandle> handle) {
   absl::MutexLock lock(&handles_mu_);
-  auto [it, inserted] = opened_checksum_.try_emplace(ino, asset->checksum);
-  result.keep_cache = !inserted && it->second == asset->checksum;
-  it->second = asset->checksum;
-  result.fh = next_fh_++;
-  files_[result.fh] = std::move(handle);
-  return result;
+  uint64_t fh = next_fh_++;
+  files_[fh] = std::move(handle);
+  return fh;
 }
 
-absl::StatusOr<size_t> Filesystem::Read(Ino /*ino*/, uint64_t fh, uint64_t offset, size_t size,
-                                        char* buf) {
-  cache::ReadHandle* reader;
-  {
-    absl::MutexLock lock(&handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return ErrnoError(EBADF, "read on a file not opened");
-    reader = it->second->reader.get();  // alive until Release, ordered after us
-  }
-  return reader->Read(offset, size, buf);
-}
-
-absl::Status Filesystem::Release(Ino /*ino*/, uint64_t fh) {
-  std::unique_ptr<FileHandle> handle;
-  {
-    absl::MutexLock lock(&handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return absl::OkStatus();
-    handle = std::move(it->second);
-    files_.erase(it);
-  }
-  return absl::OkStatus();  // the reader's streams stop as `handle` dies, outside the lock
+Filesystem::FileHandle* Filesystem::HandleOf(uint64_t fh) {
+  absl::MutexLock lock(&handles_mu_);
+  auto it = files_.find(fh);
+  // Alive until Release, which the kernel orders after every use of fh.
+  return it == files_.end() ? nullptr : it->second.get();
 }
 
 absl::StatusOr<FsStat> Filesystem::StatFs() {

@@ -45,6 +45,11 @@ void InodeTable::Rebind(Ino ino, NodeKind kind, absl::string_view id) {
   by_key_.try_emplace(Key(kind, id), ino);
 }
 
+void InodeTable::Detach(NodeKind kind, absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  by_key_.erase(Key(kind, id));
+}
+
 std::optional<NodeRef> InodeTable::Resolve(Ino ino) const {
   absl::MutexLock lock(&mu_);
   auto it = nodes_.find(ino);

@@ -41,6 +41,11 @@ class InodeTable {
   std::optional<NodeRef> Resolve(Ino ino) const;
   // Rebinds `ino` to a new identity (the pending->asset hand-over).
   void Rebind(Ino ino, NodeKind kind, absl::string_view id);
+  // Forgets that (kind, id) maps to an inode; the next Get gives it a new
+  // one. The inode keeps whatever it resolves to now. Used when an inode
+  // that stood for an asset was rebound to a file that then went its own
+  // way (an overwrite renamed away from the asset it replaced).
+  void Detach(NodeKind kind, absl::string_view id);
 
   void AddLookup(Ino ino, uint64_t n = 1);
   void Forget(Ino ino, uint64_t n);

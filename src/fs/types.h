@@ -7,6 +7,9 @@
 
 #include <cstdint>
 #include <ctime>
+#include <optional>
+#include <string>
+
 #include "absl/strings/string_view.h"
 
 #include "fs/inode_table.h"
@@ -44,6 +47,34 @@ struct OpenResult {
   uint64_t fh = 0;
   bool keep_cache = false;   // the kernel's cached pages of this file are still right
   bool direct_io = false;    // for files whose size is not known ahead (status JSON)
+};
+
+// What a setattr asks for. Fields left unset are not to be changed.
+struct SetAttrRequest {
+  std::optional<uint64_t> size;
+  std::optional<timespec> mtime;  // resolved by the caller (UTIME_NOW -> now)
+  // mode, uid, gid, atime, ctime: accepted and ignored (DESIGN.md: chmod and
+  // chown succeed and change nothing); true when any of them was asked for.
+  bool ignored = false;
+};
+
+struct CreateResult {
+  Entry entry;
+  OpenResult open;
+};
+
+// Tells the kernel that what it cached is no longer true: a name now means
+// another inode or nothing, or an inode's attributes changed. Implemented in
+// fuse_ll/ (fuse_lowlevel_notify_inval_*). The fs calls it only from threads
+// that serve no FUSE request (the spool's workers) and with no lock held,
+// because the kernel may hold the directory's lock while it waits for a
+// request that needs one of ours.
+class KernelNotifier {
+ public:
+  virtual ~KernelNotifier() = default;
+  virtual void InvalEntry(Ino parent, const std::string& name) = 0;
+  // Attributes only: the page cache stays (the bytes did not change).
+  virtual void InvalAttr(Ino ino) = 0;
 };
 
 struct FsStat {

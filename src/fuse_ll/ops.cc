@@ -47,6 +47,11 @@ void Init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   // Content can change on the server: let mtime/size changes drop the page cache.
   if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  // O_TRUNC arrives with open(), not as open + setattr(size=0): an overwrite
+  // of an asset is one decision (fs::Filesystem::Open).
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // No FUSE_CAP_WRITEBACK_CACHE: writes reach the spool as they happen, so
+  // flush and fsync see every byte and the settle timer starts at close.
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
@@ -82,9 +87,11 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexce
   });
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Guarded(req, "getattr", [&] {
-    absl::StatusOr<fs::Attr> attr = Fs(req).GetAttr(ino);
+    std::optional<uint64_t> fh;
+    if (fi != nullptr) fh = fi->fh;
+    absl::StatusOr<fs::Attr> attr = Fs(req).GetAttr(ino, fh);
     if (!attr.ok()) return ReplyError(req, attr.status(), "getattr");
     struct stat st = ToStat(*attr);
     fuse_reply_attr(req, &st, Fs(req).attr_timeout());
@@ -155,10 +162,6 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   });
 }
 
-void Flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcept {
-  fuse_reply_err(req, 0);
-}
-
 void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
   Guarded(req, "statfs", [&] {
     absl::StatusOr<fs::FsStat> st = Fs(req).StatFs();
@@ -175,34 +178,109 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
   });
 }
 
-// --- writes: not yet supported ------------------------------------------------
+// --- writes --------------------------------------------------------------------
 
-void ReplyReadOnly(fuse_req_t req, const char* op) {
-  Guarded(req, op, [&] { ReplyError(req, Fs(req).ReadOnly(op), op); });
+void ReplyEntry(fuse_req_t req, const absl::StatusOr<fs::Entry>& entry, const char* op) {
+  if (!entry.ok()) return ReplyError(req, entry.status(), op);
+  fuse_entry_param e = ToEntryParam(*entry);
+  fuse_reply_entry(req, &e);
 }
 
-void SetAttr(fuse_req_t req, fuse_ino_t /*ino*/, struct stat* /*attr*/, int /*to_set*/,
-             fuse_file_info* /*fi*/) noexcept {
-  ReplyReadOnly(req, "setattr");
+void ReplyStatus(fuse_req_t req, const absl::Status& s, const char* op) {
+  if (!s.ok()) return ReplyError(req, s, op);
+  fuse_reply_err(req, 0);
 }
-void MkDir(fuse_req_t req, fuse_ino_t, const char*, mode_t) noexcept { ReplyReadOnly(req, "mkdir"); }
-void Unlink(fuse_req_t req, fuse_ino_t, const char*) noexcept { ReplyReadOnly(req, "unlink"); }
-void RmDir(fuse_req_t req, fuse_ino_t, const char*) noexcept { ReplyReadOnly(req, "rmdir"); }
-void Rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*,
-            unsigned int) noexcept {
-  ReplyReadOnly(req, "rename");
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*/,
+            fuse_file_info* fi) noexcept {
+  Guarded(req, "create", [&] {
+    absl::StatusOr<fs::CreateResult> r = Fs(req).Create(parent, name, fi->flags);
+    if (!r.ok()) return ReplyError(req, r.status(), "create");
+    fi->fh = r->open.fh;
+    fi->keep_cache = r->open.keep_cache;
+    fi->direct_io = r->open.direct_io;
+    fuse_entry_param e = ToEntryParam(r->entry);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      // The request was interrupted: nobody will release this handle.
+      (void)Fs(req).Release(e.ino, fi->fh);
+    }
+  });
 }
-void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) noexcept {
-  ReplyReadOnly(req, "link");
+
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) noexcept {
+  Guarded(req, "mknod", [&] { ReplyEntry(req, Fs(req).MkNod(parent, name, mode), "mknod"); });
 }
-void Create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) noexcept {
-  ReplyReadOnly(req, "create");
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+           fuse_file_info* fi) noexcept {
+  Guarded(req, "write", [&] {
+    absl::StatusOr<size_t> n = Fs(req).Write(ino, fi->fh, static_cast<uint64_t>(off), buf, size);
+    if (!n.ok()) return ReplyError(req, n.status(), "write");
+    fuse_reply_write(req, *n);
+  });
 }
-void MkNod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) noexcept {
-  ReplyReadOnly(req, "mknod");
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+             fuse_file_info* fi) noexcept {
+  Guarded(req, "setattr", [&] {
+    fs::SetAttrRequest r;
+    if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      r.mtime = now;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      r.mtime = attr->st_mtim;
+    }
+    r.ignored = to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+                          FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_CTIME);
+    std::optional<uint64_t> fh;
+    if (fi != nullptr) fh = fi->fh;
+    absl::StatusOr<fs::Attr> a = Fs(req).SetAttr(ino, fh, r);
+    if (!a.ok()) return ReplyError(req, a.status(), "setattr");
+    struct stat st = ToStat(*a);
+    fuse_reply_attr(req, &st, Fs(req).attr_timeout());
+  });
 }
-void Symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) noexcept {
-  ReplyReadOnly(req, "symlink");
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guarded(req, "flush", [&] { ReplyStatus(req, Fs(req).Flush(ino, fi->fh), "flush"); });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int /*datasync*/, fuse_file_info* fi) noexcept {
+  Guarded(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(ino, fi->fh), "fsync"); });
+}
+
+void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) noexcept {
+  fuse_reply_err(req, 0);  // directories are Immich's albums: nothing is held locally
+}
+
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*/) noexcept {
+  Guarded(req, "mkdir", [&] { ReplyEntry(req, Fs(req).MkDir(parent, name), "mkdir"); });
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guarded(req, "unlink", [&] { ReplyStatus(req, Fs(req).Unlink(parent, name), "unlink"); });
+}
+
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guarded(req, "rmdir", [&] { ReplyStatus(req, Fs(req).RmDir(parent, name), "rmdir"); });
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+            const char* new_name, unsigned int flags) noexcept {
+  Guarded(req, "rename", [&] {
+    ReplyStatus(req, Fs(req).Rename(parent, name, new_parent, new_name, flags), "rename");
+  });
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) noexcept {
+  Guarded(req, "link", [&] { ReplyEntry(req, Fs(req).Link(ino, new_parent, new_name), "link"); });
+}
+
+void Symlink(fuse_req_t req, const char* /*target*/, fuse_ino_t parent,
+             const char* name) noexcept {
+  Guarded(req, "symlink", [&] { ReplyStatus(req, Fs(req).Symlink(parent, name), "symlink"); });
 }
 
 fuse_lowlevel_ops MakeOps() {
@@ -222,7 +300,10 @@ fuse_lowlevel_ops MakeOps() {
   ops.link = Link;
   ops.open = Open;
   ops.read = Read;
+  ops.write = Write;
   ops.flush = Flush;
+  ops.fsync = Fsync;
+  ops.fsyncdir = FsyncDir;
   ops.release = Release;
   ops.opendir = OpenDir;
   ops.readdir = ReadDir;

@@ -10,6 +10,35 @@
 
 namespace immichfs::fuse_ll {
 
+namespace {
+
+// The kernel answers ENOENT for names and inodes it does not hold: nothing
+// to drop then. Other errors only mean the cache times out by itself.
+class Notifier final : public fs::KernelNotifier {
+ public:
+  explicit Notifier(fuse_session** se) : se_(se) {}
+  void InvalEntry(fs::Ino parent, const std::string& name) override {
+    if (*se_ == nullptr) return;
+    int rc = fuse_lowlevel_notify_inval_entry(*se_, parent, name.c_str(), name.size());
+    if (rc != 0 && rc != -ENOENT) {
+      LOG(kDebug, "kernel entry invalidation of '%s' in inode %d: %s", name, parent,
+          std::strerror(-rc));
+    }
+  }
+  void InvalAttr(fs::Ino ino) override {
+    if (*se_ == nullptr) return;
+    int rc = fuse_lowlevel_notify_inval_inode(*se_, ino, -1, 0);  // attributes only
+    if (rc != 0 && rc != -ENOENT) {
+      LOG(kDebug, "kernel attribute invalidation of inode %d: %s", ino, std::strerror(-rc));
+    }
+  }
+
+ private:
+  fuse_session** se_;
+};
+
+}  // namespace
+
 struct Session::Impl {
   SessionContext ctx;
   fuse_session* se = nullptr;
@@ -17,7 +46,10 @@ struct Session::Impl {
   bool signals = false;
   bool single_thread = false;
   std::vector<std::string> args;
+  Notifier notifier{&se};
 };
+
+fs::KernelNotifier* Session::notifier() { return &impl_->notifier; }
 
 Session::~Session() {
   if (!impl_) return;

@@ -31,6 +31,9 @@ class Session {
   absl::Status Daemonize(bool foreground);
   // Serves requests until unmounted or signalled. Blocks.
   absl::Status Run(fs::Filesystem* fs);
+  // Tells the kernel about changes it did not make itself (fs/types.h). Valid
+  // for the life of the Session; callers must stop using it before.
+  fs::KernelNotifier* notifier();
 
  private:
   Session() = default;
