@@ -50,6 +50,9 @@ int ServerCheckFailed(const Config& c, const absl::Status& s) {
                              "; check the URL and that the server is up, or mount with "
                              "-o offline_start to mount anyway"));
   }
+  if (absl::IsFailedPrecondition(s)) {  // TLS: the message says what to set (http_error.cc)
+    return Fail(config::kExitVersion, absl::StrCat(c.server_url, ": ", s.message()));
+  }
   return Fail(config::kExitVersion,
               absl::StrCat(c.server_url, " does not answer like an Immich server: ", s.message(),
                            "; give the server's base URL, e.g. https://photos.example.com"));

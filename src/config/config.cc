@@ -297,7 +297,7 @@ void Validate(Config* c, std::vector<std::string>* errors) {
 
 std::string UsageText(const char* program) {
   return absl::StrCat(
-      "usage: ", program, " [-f] [-d] [-o opt,...] <server-url> <mountpoint>\n"
+      "usage: ", program, " [-f] [-d] [-s] [-o opt,...] <server-url> <mountpoint>\n"
       "\n"
       "Mounts an Immich server: albums are directories, photos and videos are files.\n"
       "\n"
@@ -307,7 +307,7 @@ std::string UsageText(const char* program) {
       "  -s                     single-threaded\n"
       "  -o api_key_file=FILE   file holding the Immich API key (else $IMMICH_API_KEY)\n"
       "  -o cache_dir=DIR       spool and read cache (default /var/cache/immichfs for root,\n"
-      "                         else $XDG_CACHE_HOME/immichfs)\n"
+      "                         else $XDG_CACHE_HOME/immichfs or ~/.cache/immichfs)\n"
       "  -o cache_size=SIZE     read cache bound, e.g. 512M, 4G (default 2G)\n"
       "  -o dir_cache_ttl=SECS  trust a listing this long before revalidating (default 10)\n"
       "  -o attr_timeout=SECS   kernel attribute/entry cache (default 1)\n"
@@ -323,8 +323,9 @@ std::string UsageText(const char* program) {
       "  -h, --help             this text\n"
       "  -V, --version          print the version\n"
       "\n"
-      "exit codes: 1 usage, 2 server unreachable, 3 API key rejected, 4 unsupported server\n"
-      "version, 5 mountpoint problem, 6 internal error. See immichfs(1).\n");
+      "exit codes: 1 usage, 2 server unreachable, 3 API key rejected, 4 not a supported\n"
+      "Immich (too old, not Immich, or its TLS certificate failed verification),\n"
+      "5 mountpoint problem, 6 internal error (e.g. unusable cache_dir). See immichfs(1).\n");
 }
 
 }  // namespace immichfs::config

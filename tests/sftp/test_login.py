@@ -6,7 +6,7 @@ from the name it runs under, so it runs as a symlink named
 immichfs-test-<random> and reads /etc/pam.d/immichfs-test-<random>: a copy
 of this machine's /etc/pam.d/sshd with the two lines of
 contrib/pam/sshd-immichfs put above "@include common-auth" by the sed
-command contrib/SFTP.md gives an administrator (only the helper's path points
+command the README, section "Serve over SFTP" gives an administrator (only the helper's path points
 into the source tree). The file is removed afterwards."""
 
 import os
@@ -106,7 +106,7 @@ def test_helper_fails_closed_when_immich_is_down(alice, healthy_fake, conf_user)
 def pam_sshd(workdir, accounts):
     service = "immichfs-test-" + os.urandom(3).hex()
     pam_file = os.path.join("/etc/pam.d", service)
-    # The copy gets the PAM lines with the command contrib/SFTP.md gives.
+    # The copy gets the PAM lines with the command the README, section "Serve over SFTP" gives.
     lines = os.path.join(workdir, "sshd-immichfs")
     with open(sftputil.PAM_LINES) as f, open(lines, "w") as g:
         g.write(f.read().replace("/usr/lib/immichfs/immichfs-pam-login", sftputil.PAM_LOGIN))
