@@ -9,6 +9,8 @@ against the fake Immich server (tests/fake_immich).
 - `mounted`: a factory, mount(fake, options=...) -> Mount, unmounted (and its
   log checked for sanitizer reports, crashes and a non-zero exit) after the
   test. `module_mounted` is the same for mounts shared by a module.
+  `mounted.again(m)` restarts a mount (killed or stopped) on the same
+  mountpoint and cache dir, as after a crash. Write tests: writeutil.py.
 - Every test runs under a watchdog: if it is still running after its limit
   (default 120 s, `@pytest.mark.limit(seconds)` to change), every live mount's
   daemon is killed, which makes any system call stuck in the mount fail with
@@ -41,6 +43,7 @@ def _ci():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "limit(seconds): watchdog limit for one mount test")
+    config.addinivalue_line("markers", "slow: a long mount test (big files, crash loops)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -137,10 +140,13 @@ class MountFactory:
         os.chmod(path, 0o600)
         return path
 
-    def __call__(self, fake, options=(), key=None, url=None, start=True, timeout=30):
+    def __call__(self, fake, options=(), key=None, url=None, start=True, timeout=30, cache=None,
+                 mnt=None):
+        """cache / mnt: reuse a cache dir (a restart after a crash sees the
+        same spool) or a mountpoint; new ones by default."""
         self.n += 1
-        mnt = os.path.join(self.base, "mnt%d" % self.n)
-        cache = os.path.join(self.base, "cache%d" % self.n)
+        mnt = mnt or os.path.join(self.base, "mnt%d" % self.n)
+        cache = cache or os.path.join(self.base, "cache%d" % self.n)
         m = mountutil.Mount(url or fake.url, self.key_file(key or fake.api_key), mnt, cache,
                             options=list(options))
         m.hung = False
@@ -165,6 +171,21 @@ class MountFactory:
         self.mounts = []
         if errors:
             pytest.fail("\n\n".join(errors), pytrace=False)
+
+    def again(self, m, options=None, fake=None, start=True, timeout=30):
+        """A new daemon on m's mountpoint and cache dir (after m was killed or
+        stopped): what a restart after a crash does. A killed m is reaped
+        here (its exit status is the kill's, not a failure)."""
+        if m.proc is not None and m.proc.poll() is not None:
+            m.stop(check=False)
+        n = mountutil.Mount(m.url if fake is None else fake.url, m.key_file, m.mountpoint,
+                            m.cache_dir, options=list(m.options if options is None else options))
+        n.hung = False
+        self.mounts.append(n)
+        _register(n)
+        if start:
+            n.start(timeout=timeout)
+        return n
 
 
 @pytest.fixture
