@@ -223,6 +223,15 @@ def users_me(app, req):
         return 200, views.user_admin(req.user, app.store.usage(req.user["id"]))
 
 
+def api_keys_me(app, req):
+    # ApiKeyService.getMine: a login session has no key to show.
+    if req.api_key is None:
+        raise ApiError(403, "Not authenticated with an API Key")
+    rec = req.api_key
+    return 200, {"id": rec["id"], "name": rec["name"], "createdAt": rec["createdAt"],
+                 "updatedAt": rec["updatedAt"], "permissions": list(rec["permissions"])}
+
+
 def auth_login(app, req):
     body = req.json()
     v = Validator()
@@ -937,6 +946,7 @@ def register(router):
     add("GET", "/api/server/about", server_about)
     add("GET", "/api/server/storage", server_storage)
     add("GET", "/api/users/me", users_me)
+    add("GET", "/api/api-keys/me", api_keys_me)
     add("POST", "/api/auth/login", auth_login, auth=False)
     add("POST", "/api/auth/logout", auth_logout)
     add("POST", "/api/auth/validateToken", auth_validate)

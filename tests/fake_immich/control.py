@@ -224,6 +224,7 @@ def add_user(app, body):
             store.users[u["id"]] = u
         u.update({"email": email, "password": body.get("password", ""), "apiKey": body.get("apiKey"),
                   "name": body.get("name") or email, "isAdmin": bool(body.get("isAdmin", False))})
+        store.key_record(u)
         store.changed()
         return {"id": u["id"], "email": u["email"], "name": u["name"], "apiKey": u["apiKey"]}
 
@@ -353,7 +354,8 @@ def seed_demo(app):
             for n, (name, ids) in enumerate(albums.items()):
                 al = _album_by_ref(app, owner, name)
                 store.add_to_album(al, ids)
-        store.save_now()
+        if store.persist:
+            store.save_now()
     with open(key_file, "w") as f:
         f.write(owner["apiKey"] + "\n")
     sys.stderr.write("fake-immich demo: user %s, API key %s (also in %s)\n" % (owner["email"], owner["apiKey"], key_file))

@@ -39,8 +39,9 @@ class FakeError(Exception):
 
 class FakeImmich:
     def __init__(self, data_dir=None, api_key=DEFAULT_KEY, users=(), latency_ms=0, version="3.1.0",
-                 demo=False, port=0, extra_args=(), quiet=True, start=True):
-        """users: iterable of (email, password, api_key, name) for extra users."""
+                 demo=False, port=0, extra_args=(), quiet=True, start=True, persist=True):
+        """users: iterable of (email, password, api_key, name) for extra users.
+        persist=False: --no-persist (no state.json; a restart starts empty)."""
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="fake-immich-")
         self.api_key = api_key
@@ -51,6 +52,7 @@ class FakeImmich:
         self.port = port
         self.extra_args = list(extra_args)
         self.quiet = quiet
+        self.persist = persist
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "server.log")
         if start:
@@ -80,6 +82,8 @@ class FakeImmich:
             cmd.append("--demo")
         if self.quiet:
             cmd.append("--quiet")
+        if not self.persist:
+            cmd.append("--no-persist")
         cmd += self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)

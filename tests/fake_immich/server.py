@@ -3,7 +3,7 @@
 
     server.py --port 0 --port-file PATH --data-dir DIR --api-key KEY
               [--user EMAIL:PASSWORD:APIKEY:NAME]... [--latency-ms N]
-              [--version 3.1.0] [--demo] [--quiet]
+              [--version 3.1.0] [--demo] [--no-persist] [--quiet]
 
 Answers the Immich REST routes immichfs uses with the real server's status
 codes and JSON shapes (checked by test_conformance.py against responses
@@ -46,6 +46,7 @@ class Request:
         self.headers = handler.headers
         self.body = handler.body
         self.user = None
+        self.api_key = None   # the user's key record when the caller used an API key (not a session)
 
     def json(self):
         raw = self.body.read_all()
@@ -166,9 +167,10 @@ class App:
             users.append({"email": email, "password": password, "apiKey": key, "name": name or email,
                           "isAdmin": False})
         os.makedirs(args.data_dir, exist_ok=True)
-        self.store = Store(args.data_dir, users)
+        self.store = Store(args.data_dir, users, persist=not args.no_persist)
 
     def authenticate(self, headers, query):
+        """-> (user, API key record or None for a login session)."""
         auth = headers.get("authorization", "")
         token = (headers.get("x-immich-user-token") or (auth[7:].strip() if auth.lower().startswith("bearer ")
                                                         else None))
@@ -179,13 +181,13 @@ class App:
             uid = self.store.tokens.get(token)
             if uid is None or uid not in self.store.users:
                 raise ApiError(401, "Invalid user token")
-            return self.store.users[uid]
+            return self.store.users[uid], None
         key = headers.get("x-api-key") or query.get("apiKey")
         if key:
             u = self.store.user_by_api_key(key)
             if u is None:
                 raise ApiError(401, "Invalid API key")
-            return u
+            return u, self.store.api_key_record(u)
         raise ApiError(401, "Authentication required")
 
     def error_body(self, e, correlation_id):
@@ -313,6 +315,9 @@ class Handler(BaseHTTPRequestHandler):
                 control.handle(self, app, path, query)
             elif path.startswith("/api/") or path == "/api":
                 self._api(app, path, query)
+            elif path == "/.well-known/immich" and self.command in ("GET", "HEAD"):
+                # API discovery (the official CLI asks it first), as AppController answers.
+                self.send_json(200, {"api": {"endpoint": "/api"}})
             else:
                 raise ApiError(404, "Cannot %s %s" % (self.command, path))
         except ApiError as e:
@@ -344,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "Cannot %s %s" % (self.command, path))
         req = Request(self, self.command, path, query, params)
         if needs_auth:
-            req.user = app.authenticate(self.headers, query)
+            req.user, req.api_key = app.authenticate(self.headers, query)
         result = func(app, req)
         if result is not STREAMED:
             status, obj = result
@@ -407,6 +412,8 @@ def parse_args(argv):
     p.add_argument("--keepalive-timeout", type=int, default=5, help="idle keep-alive seconds, like node")
     p.add_argument("--io-timeout", type=float, default=300, help="socket timeout while a request is served")
     p.add_argument("--demo", action="store_true", help="seed a demo library if the data dir is empty")
+    p.add_argument("--no-persist", action="store_true",
+                   help="keep the library in memory only: never write state.json (except POST /_fake/save)")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 

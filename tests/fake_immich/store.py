@@ -59,18 +59,24 @@ def new_id():
 # --------------------------------------------------------------------------
 
 class Store:
-    def __init__(self, data_dir, users):
+    def __init__(self, data_dir, users, persist=True):
         """users: list of dicts {email, password, apiKey, name, isAdmin}; the
-        first one is the default user."""
+        first one is the default user. persist=False: the library lives in
+        memory only (an existing state.json is read, never written, except by
+        POST /_fake/save)."""
         self.data_dir = os.path.abspath(data_dir)
         self.lock = threading.RLock()
         self.generation = 0          # bumped on every change; keys the caches
+        self.persist = persist
+        self.last_save_s = 0.0
+        self._save_lock = threading.Lock()   # one writer of state.json at a time
         self._dirty = threading.Event()
         self._stop = False
         self._cli_users = users
         self._load()
-        self._saver = threading.Thread(target=self._save_loop, name="state-saver", daemon=True)
-        self._saver.start()
+        if persist:
+            self._saver = threading.Thread(target=self._save_loop, name="state-saver", daemon=True)
+            self._saver.start()
 
     # ---------------------------------------------------------------- state
     def _empty(self):
@@ -105,6 +111,8 @@ class Store:
                 u = {"id": new_id(), "createdAt": ts, "profileChangedAt": ts, "updatedAt": ts}
                 self.users[u["id"]] = u
             u.update(cu)
+        for u in self.users.values():
+            self.key_record(u)
         self.default_user_id = next(u["id"] for u in self.users.values() if u["email"] == self._cli_users[0]["email"])
         for a in saved.get("assets", []):
             self._index_asset(a)
@@ -128,27 +136,45 @@ class Store:
         self._dirty.set()
 
     def _snapshot(self):
+        """References to the state, taken under the lock in a few ms even
+        for 100 000 assets: the asset dicts themselves are not copied (they
+        are encoded later, outside the lock; a change racing with that is
+        re-saved by the next round, as it set the dirty flag again)."""
         with self.lock:
             return {
-                "format": 1,
                 "users": [dict(u) for u in self.users.values()],
                 "tokens": dict(self.tokens),
-                "assets": [dict(a) for a in self.assets.values()],
+                "assets": list(self.assets.values()),
                 "albums": [dict(al, assets=list(al["assets"]), users=dict(al["users"]))
                            for al in self.albums.values()],
             }
 
     def save_now(self):
-        snap = self._snapshot()
-        path = os.path.join(self.data_dir, STATE_FILE)
-        tmp = path + ".tmp.%d" % threading.get_ident()
-        with open(tmp, "w") as f:
-            json.dump(snap, f, separators=(",", ":"))
-        os.replace(tmp, path)  # atomic: a reader sees the old or the new file
+        """Write state.json (atomically: a reader sees the old or the new file)."""
+        with self._save_lock:
+            t = time.monotonic()
+            snap = self._snapshot()
+            path = os.path.join(self.data_dir, STATE_FILE)
+            tmp = path + ".tmp"
+            enc = json.JSONEncoder(separators=(",", ":")).encode
+            with open(tmp, "w") as f:
+                f.write('{"format":1,"users":%s,"tokens":%s,"albums":%s,"assets":['
+                        % (enc(snap["users"]), enc(snap["tokens"]), enc(snap["albums"])))
+                # In slices: the GIL is released between them, so requests
+                # keep being served while a big library is encoded.
+                assets = snap["assets"]
+                for i in range(0, len(assets), 500):
+                    f.write(("," if i else "") + enc(assets[i:i + 500])[1:-1])
+                f.write("]}")
+            os.replace(tmp, path)
+            self.last_save_s = time.monotonic() - t
 
     def _save_loop(self):
         # Debounced: wait until changes pause for 50 ms (or 1 s passed), so a
-        # burst of requests costs one write of the state file.
+        # burst of requests costs one write of the state file. Throttled:
+        # after a save that took T, the next one waits until 10 T have
+        # passed, so a big library costs the saver at most ~10 % of the time
+        # (a clean stop saves the latest state anyway).
         while not self._stop:
             self._dirty.wait()
             first = time.monotonic()
@@ -157,14 +183,22 @@ class Store:
                 time.sleep(0.05)
                 if not self._dirty.is_set() or time.monotonic() - first > 1.0:
                     break
+            if self._stop:
+                break
             try:
                 self.save_now()
             except OSError:
                 pass
+            pause = 9 * self.last_save_s
+            if pause > 0.05:
+                time.sleep(pause)
 
     def close(self):
+        """Final save (clean stop), unless persistence is off."""
         self._stop = True
-        self.save_now()
+        self._dirty.set()
+        if self.persist:
+            self.save_now()
 
     def reset(self):
         with self.lock:
@@ -182,6 +216,23 @@ class Store:
             if u.get("apiKey") == key:
                 return u
         return None
+
+    def key_record(self, u):
+        """The user's API key as GET /api/api-keys/me shows it (ApiKeyResponseDto
+        fields, permission "all"); a new id and dates whenever the key itself
+        changes. Call under the lock (or before serving)."""
+        rec = u.get("apiKeyRecord")
+        if u.get("apiKey") and (rec is None or rec.get("key") != u["apiKey"]):
+            ts = now_iso()
+            rec = {"key": u["apiKey"], "id": new_id(), "name": "API Key", "createdAt": ts, "updatedAt": ts,
+                   "permissions": ["all"]}
+            u["apiKeyRecord"] = rec
+            self.changed()
+        return rec
+
+    def api_key_record(self, u):
+        with self.lock:
+            return self.key_record(u)
 
     def user_by_email(self, email):
         for u in self.users.values():

@@ -5,6 +5,7 @@ keep-alive, the control API and the 2.x switch."""
 import base64
 import hashlib
 import http.client
+import json
 import os
 import socket
 import sys
@@ -287,6 +288,22 @@ def test_users_are_separate_and_login(fake):
     assert me is None
 
 
+def test_api_keys_me_per_user_and_stable(fake):
+    admin = fake.api("GET", "/api/api-keys/me")
+    bob = fake.api("GET", "/api/api-keys/me", api_key="bob-key")
+    assert admin["id"] != bob["id"] and admin["permissions"] == bob["permissions"] == ["all"]
+    assert fake.api("GET", "/api/api-keys/me") == admin
+    # a new key is a new key record; a login session has none
+    fake.add_user("bob@example.com", "bobpw", "bob-key-2", "Bob")
+    bob2 = fake.api("GET", "/api/api-keys/me", api_key="bob-key-2")
+    assert bob2["id"] != bob["id"]
+    assert fake.request("GET", "/api/api-keys/me", api_key="bob-key")[0] == 401
+    fake.add_user(*BOB)
+    # discovery, as the CLI does it before anything else
+    s, _, body = fake.request("GET", "/.well-known/immich")
+    assert s == 200 and json.loads(body) == {"api": {"endpoint": "/api"}}
+
+
 # ------------------------------------------------------------------ faults
 
 def test_fault_status_count(fake):
@@ -387,9 +404,36 @@ def test_seed_state_and_restart(fake):
     assert st["albums"][0]["id"] == alb["id"] and len(st["albums"][0]["assets"]) == 3
     assert [a["trashed"] for a in st["assets"]] == [False, False, False, True]
     assert fake.api("GET", "/api/albums/" + alb["id"])["startDate"] == "2024-02-01T00:00:00.000Z"
+    key = fake.api("GET", "/api/api-keys/me")
     fake.restart()
     assert fake.state()["albums"][0]["assets"] == st["albums"][0]["assets"]
     assert fake.original_bytes(made[3]["id"]) == b"hello"
+    assert fake.api("GET", "/api/api-keys/me") == key
+
+
+def test_background_save_survives_a_crash():
+    """Without a clean stop, what the periodic saver wrote is what comes back."""
+    with FakeImmich() as fake:
+        fake.generate(300, size=16, album="Crash")
+        path = os.path.join(fake.data_dir, "state.json")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.path.exists(path) and len(json.load(open(path))["assets"]) == 300:
+                break
+            time.sleep(0.05)
+        fake.kill()
+        fake.start()
+        assert len(fake.album_named("Crash")["assets"]) == 300
+
+
+def test_no_persist_keeps_state_in_memory_only():
+    with FakeImmich(persist=False) as fake:
+        fake.generate(20, size=16, album="Mem")
+        assert len(fake.album_named("Mem")["assets"]) == 20
+        time.sleep(0.3)   # longer than the saver's debounce
+        assert not os.path.exists(os.path.join(fake.data_dir, "state.json"))
+        fake.restart()
+        assert fake.state()["assets"] == [] and fake.album_named("Mem") is None
 
 
 def test_generate_is_deterministic(fake):

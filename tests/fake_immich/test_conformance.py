@@ -61,7 +61,8 @@ behind each file (from its name):
 
 Not replayed (admin set-up immichfs never calls; the fake takes its users
 from the command line): auth_admin-sign-up, api-keys_create,
-system-config_get, system-config_put.
+system-config_get, system-config_put. The "apiKey" member of api-keys_create
+is the shape GET /api/api-keys/me is checked against (the official CLI calls it).
 """
 
 import base64
@@ -318,3 +319,33 @@ def test_content_length_matches_body(results):
     for name, (status, headers, body) in results.items():
         if headers and "content-length" in headers and name != "asset_head":
             assert int(headers["content-length"]) == len(body), name
+
+
+# GET /api/api-keys/me (getMyApiKey; the official CLI asks it before login and
+# upload): an ApiKeyResponseDto like the "apiKey" member of the recorded
+# POST /api/api-keys answer. With a login session instead of a key,
+# ApiKeyService.getMine throws ForbiddenException("Not authenticated with an API Key").
+ISO_MS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def test_api_keys_me_matches_recording():
+    import re
+    from common import UUID_PATTERN
+    with open(os.path.join(RECORDED, "api-keys_create.json")) as f:
+        rec = json.load(f)["apiKey"]
+    with FakeImmich() as fake:
+        status, headers, body = fake.request("GET", "/api/api-keys/me")
+        assert status == 200, body
+        assert headers["content-type"].split(";")[0] == "application/json"
+        got = json.loads(body)
+        assert not shape_diff(rec, got), shape_diff(rec, got)
+        assert re.match(UUID_PATTERN, got["id"]) and got["permissions"] == ["all"]
+        assert re.match(ISO_MS, got["createdAt"]) and re.match(ISO_MS, got["updatedAt"])
+        # ?apiKey= is an API key too
+        assert json.loads(fake.request("GET", "/api/api-keys/me?apiKey=" + fake.api_key, api_key="")[2]) == got
+        tok = fake.api("POST", "/api/auth/login", {"email": "admin@example.com", "password": "admin"}, api_key="")
+        status, _, body = fake.request("GET", "/api/api-keys/me", api_key="",
+                                       headers={"Authorization": "Bearer " + tok["accessToken"]})
+        assert (status, json.loads(body)) == (403, {"message": "Not authenticated with an API Key"})
+        status, _, body = fake.request("GET", "/api/api-keys/me", api_key="")
+        assert (status, json.loads(body)) == (401, {"message": "Authentication required"})
