@@ -170,6 +170,7 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
     }
   }
   if (job.restored_asset_id == asset_id) {
+    result.restored = true;
     if (absl::Status st = LeaveOldAlbums(api, job, asset_id); !st.ok()) return st;
     if (absl::Status st = hooks.set_restored(""); !st.ok()) {
       return absl::InternalError(Annotate(st, job, "journal").message());
@@ -199,6 +200,9 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
   if (absl::Status st = CheckAlbumResults(*added, asset_id, false); !st.ok()) {
     return Annotate(st, job, "adding to the album");
   }
+  for (const immich::BulkIdResult& r : *added) {
+    if (r.id == asset_id && r.success) result.added_to_album = true;
+  }
   if (!job.prev_album_id.empty() && job.prev_album_id != job.album_id) {
     if (absl::Status st = RemoveFromAlbum(api, job.prev_album_id, asset_id); !st.ok()) {
       return Annotate(st, job, absl::StrCat("removing from previous album ", job.prev_album_id));
@@ -215,8 +219,15 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
   return result;
 }
 
-absl::Status UndoCommit(immich::ImmichApi& api, const std::string& album_id,
-                        const std::string& asset_id) {
+absl::Status UndoCommit(immich::ImmichApi& api, const CommitResult& result) {
+  const std::string& album_id = result.album_id;
+  const std::string& asset_id = result.asset_id;
+  // In the album before this commit (e.g. the same bytes under another
+  // name): the commit changed nothing there, so the undo changes nothing.
+  if (!result.added_to_album) return absl::OkStatus();
+  // An asset that existed (outside the trash) before this commit is someone
+  // else's too: it only leaves the album.
+  if (!result.uploaded && !result.restored) return RemoveFromAlbum(api, album_id, asset_id);
   absl::StatusOr<std::vector<immich::Album>> albums = api.ListAlbumsForAsset(asset_id);
   if (!albums.ok()) return albums.status();
   bool elsewhere = false;

@@ -65,10 +65,11 @@ struct CommitHooks {
 absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
                                     const CommitHooks& hooks);
 
-// Undoes a commit whose file was unlinked meanwhile, with the fs's unlink
-// rule: removed from the album if other albums hold the asset, else trashed.
-absl::Status UndoCommit(immich::ImmichApi& api, const std::string& album_id,
-                        const std::string& asset_id);
+// Undoes a commit whose file was unlinked meanwhile, but only what this
+// commit did: nothing if the asset was in the album already; else removed
+// from the album, and trashed only if the commit uploaded (or restored) it
+// and no other album holds it. Never trashes an asset that was there before.
+absl::Status UndoCommit(immich::ImmichApi& api, const CommitResult& result);
 
 // Whether a later attempt may succeed where this one failed: the server or
 // network was down, busy or slow, or a local read failed. False for what only

@@ -120,10 +120,17 @@ ssize_t Spool::Impl::PWrite(int fd, const char* data, size_t size, off_t offset)
 }
 
 absl::Status Spool::Impl::MakeDurable(Entry& e) {
+  if (!e.io_error.ok()) return e.io_error;
   if (e.data_dirty) {
-    if (::fdatasync(e.fd.get()) != 0) {
+    const int rc = options_.fdatasync_for_test ? options_.fdatasync_for_test(e.fd.get())
+                                               : ::fdatasync(e.fd.get());
+    if (rc != 0) {
+      const int err = errno;
       absl::MutexLock l(&mu_);
-      return ErrnoFromSyscall(errno, absl::StrCat("fdatasync of ", Describe(e)));
+      // The kernel reports a writeback error once: remember it, or a later
+      // fdatasync returns 0 and bytes that never reached the disk commit.
+      e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
+      return e.io_error;
     }
     e.data_dirty = false;
   }
@@ -158,7 +165,11 @@ absl::Status Spool::Impl::BeginDataChange(Entry& e) {
     unlinked = e.unlinked;
     record = e.rec;
   }
-  if (unlinked) return absl::OkStatus();  // nobody will commit these bytes
+  if (unlinked) {
+    // Nobody will commit these bytes, but a commit in flight may still be
+    // uploading the old ones from the same inode: copy away from it.
+    return e.upload_linked ? BreakUploadLink(e, /*unlinked=*/true) : absl::OkStatus();
+  }
   if (e.disk_state == JournalRecord::State::kPending) {
     // A crash from here until the next Release() leaves bytes nobody
     // confirmed: the record says so, and recovery sends them to failed/.
@@ -166,10 +177,10 @@ absl::Status Spool::Impl::BeginDataChange(Entry& e) {
     if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) return st;
     e.disk_state = JournalRecord::State::kWriting;
   }
-  return e.upload_linked ? BreakUploadLink(e) : absl::OkStatus();
+  return e.upload_linked ? BreakUploadLink(e, /*unlinked=*/false) : absl::OkStatus();
 }
 
-absl::Status Spool::Impl::BreakUploadLink(Entry& e) {
+absl::Status Spool::Impl::BreakUploadLink(Entry& e, bool unlinked) {
   // An upload reads <id>.upload, the same inode as fd. Give the writer a
   // copy as the new <id>.data, so the upload's bytes stay as they were.
   PendingId id;
@@ -191,6 +202,14 @@ absl::Status Spool::Impl::BreakUploadLink(Entry& e) {
       ::unlink(tmp.c_str());
       return ErrnoFromSyscall(err, absl::StrCat("copy spool file to ", tmp));
     }
+  }
+  if (unlinked) {
+    // Its names are gone from the spool: the copy lives on through fd only
+    // (a <id>.data would be an orphan at the next start).
+    ::unlink(tmp.c_str());
+    e.fd = std::move(out);
+    e.upload_linked = false;
+    return absl::OkStatus();
   }
   if (::rename(tmp.c_str(), journal_.DataPath(id).c_str()) != 0) {
     int err = errno;
@@ -429,7 +448,7 @@ absl::Status Spool::Impl::Unlink(PendingId id) {
   if (committed) {
     // An earlier generation is already in the album (fsync with the file
     // open): take it out again, as the fs would for an uploaded asset.
-    if (absl::Status undo = UndoCommit(*api_, committed->album_id, committed->asset_id);
+    if (absl::Status undo = UndoCommit(*api_, *committed);
         !undo.ok()) {
       LOG(kWarning, "spool: %s was unlinked but asset %s stays in Immich: %s", what,
           committed->asset_id, undo.ToString());
@@ -493,18 +512,30 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
     absl::MutexLock io(&e->io_mu);
     if (absl::Status st = MakeDurable(*e); !st.ok()) return st;
   }
+  // A commit refused for good (bad content, album gone) is an I/O error of
+  // this fsync, not EINVAL/ENOENT of the call: EIO, with the reason.
+  auto as_io_error = [](const absl::Status& st) {
+    if (st.code() != absl::StatusCode::kInvalidArgument &&
+        st.code() != absl::StatusCode::kNotFound &&
+        st.code() != absl::StatusCode::kFailedPrecondition) {
+      return st;
+    }
+    return ErrnoError(EIO, st.message());
+  };
   absl::MutexLock l(&mu_);
   if (e->unlinked) return absl::OkStatus();
   const uint64_t want = e->generation;
   if (e->committed_generation >= want) return absl::OkStatus();
-  if (e->gone) return e->gone_status;
+  if (e->gone) return as_io_error(e->gone_status);
   const uint64_t seq = e->error_seq;
   e->fsync_generation = std::max(e->fsync_generation, want);
   cv_.SignalAll();
   for (;;) {
     if (e->committed_generation >= want) return absl::OkStatus();
-    if (e->gone) return e->unlinked ? absl::OkStatus() : e->gone_status;
-    if (e->error_seq != seq && e->last_error_generation >= want) return e->last_error;
+    if (e->gone) return e->unlinked ? absl::OkStatus() : as_io_error(e->gone_status);
+    if (e->error_seq != seq && e->last_error_generation >= want) {
+      return as_io_error(e->last_error);
+    }
     if (stopping_) {
       return absl::UnavailableError(
           absl::StrCat("spool is shutting down; ", Describe(*e), " stays pending"));

@@ -95,6 +95,12 @@ struct CommitResult {
   // duplicate keeps its existing originalFileName, which may differ from
   // `name`.
   bool uploaded = false;
+  // True when this commit brought the asset back from the trash.
+  bool restored = false;
+  // True when this commit put the asset into album_id (false: it was there
+  // already, Immich answered "duplicate"). An undo takes out only what the
+  // commit put in.
+  bool added_to_album = false;
   std::string replaced_asset_id;  // the old asset that was overwritten, if any
 };
 
@@ -136,6 +142,8 @@ struct SpoolOptions {
   // Tests only: stands in for pwrite(2) on spool data files, e.g. to make a
   // write fail with ENOSPC without filling a disk. Unset: pwrite(2).
   std::function<ssize_t(int fd, const void* buf, size_t count, off_t offset)> pwrite_for_test;
+  // Tests only: stands in for fdatasync(2) on spool data files.
+  std::function<int(int fd)> fdatasync_for_test;
   // Asked on a worker thread before each commit attempt (no spool lock held)
   // with the file's current name and size. OK: commit. A retryable error
   // (IsRetryable, e.g. kUnavailable) postpones the attempt like a failed one

@@ -39,6 +39,9 @@ struct Entry {
   // durably flip it to kWriting (a crash then sends the file to failed/).
   JournalRecord::State disk_state ABSL_GUARDED_BY(io_mu) = JournalRecord::State::kWriting;
   bool data_dirty ABSL_GUARDED_BY(io_mu) = false;  // written since the last fdatasync
+  // Sticky: an fdatasync failed, so written bytes may be lost although a
+  // later fdatasync returns 0. Such a file never commits; it goes to failed/.
+  absl::Status io_error ABSL_GUARDED_BY(io_mu);
   // <id>.upload names the same inode as fd: copy before changing the bytes.
   bool upload_linked ABSL_GUARDED_BY(io_mu) = false;
   // Streaming SHA-1 of bytes [0, hashed_upto) while writes stay sequential.
@@ -110,7 +113,8 @@ class Spool::Impl {
   // Before the bytes change: flips a kPending record to kWriting (durably)
   // and copies the data away from an upload in flight.
   absl::Status BeginDataChange(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
-  absl::Status BreakUploadLink(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // unlinked: the entry has no names in the spool; the copy stays nameless.
+  absl::Status BreakUploadLink(Entry& e, bool unlinked) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   // After a metadata change of a closed file: durable record, settle again.
   absl::Status PersistClosed(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   ssize_t PWrite(int fd, const char* data, size_t size, off_t offset) const;
@@ -137,6 +141,9 @@ class Spool::Impl {
   immich::ImmichApi* const api_;
   const SpoolCallbacks callbacks_;
   const Journal journal_;
+  // <dir>/lock, flock()ed for as long as this spool is open: one mount per
+  // spool directory.
+  UniqueFd lock_fd_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<PendingId, EntryPtr> entries_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 // pick settled files and run the commit protocol (commit.h), and what
 // happens after a commit succeeded, failed for now, or failed for good.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,36 @@ Spool::Impl::~Impl() { Stop(); }
 
 absl::Status Spool::Impl::Recover() {
   if (absl::Status st = journal_.Init(); !st.ok()) return st;
+  {
+    // Two mounts on one spool would commit, undo and fail each other's
+    // files: the second one refuses to start.
+    const std::string lock_path = absl::StrCat(dir(), "/lock");
+    UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoFromSyscall(errno, absl::StrCat("open ", lock_path));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return ErrnoFromSyscall(errno, absl::StrCat("lock ", lock_path));
+      char buf[32] = {};
+      ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+      std::string pid = n > 0 ? std::string(absl::StripAsciiWhitespace(absl::string_view(
+                                    buf, static_cast<size_t>(n))))
+                              : "";
+      std::string cache_dir = dir();
+      if (size_t slash = cache_dir.find_last_of('/'); slash != std::string::npos && slash > 0) {
+        cache_dir.resize(slash);
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache_dir ", cache_dir, " is in use by another immichfs mount",
+          pid.empty() ? "" : absl::StrCat(" (pid ", pid, ")"),
+          "; give each mount its own -o cache_dir="));
+    }
+    std::string pid = absl::StrCat(::getpid(), "\n");
+    if (::ftruncate(fd.get(), 0) != 0 ||
+        ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+      LOG(kWarning, "spool %s: could not note the pid in %s: %s", dir(), lock_path,
+          std::strerror(errno));
+    }
+    lock_fd_ = std::move(fd);
+  }
   absl::StatusOr<Journal::Scan> scan = journal_.Load();
   if (!scan.ok()) return scan.status();
   for (const std::string& p : scan->problems) LOG(kWarning, "spool %s: %s", dir(), p);
@@ -198,8 +229,10 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   std::optional<CommitResult> finalize;  // this generation is in Immich already
   bool unlinked = false;
   absl::Status link_error;
+  absl::Status io_error;
   {
     absl::MutexLock io(&e->io_mu);
+    io_error = e->io_error;
     {
       absl::MutexLock l(&mu_);
       unlinked = e->unlinked;
@@ -229,6 +262,18 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   }
   if (unlinked) {
     FinishFailure(e, gen, absl::CancelledError("unlinked"));
+    return;
+  }
+  if (!io_error.ok() && !finalize) {
+    // Permanent: the bytes may be incomplete; failed/ keeps what there is.
+    ::unlink(job.data_path.c_str());
+    {
+      absl::MutexLock io(&e->io_mu);
+      e->upload_linked = false;
+    }
+    FinishFailure(e, gen, absl::FailedPreconditionError(absl::StrCat(
+                              "the spool disk reported a write error (", io_error.message(),
+                              "), so its bytes may be incomplete")));
     return;
   }
   if (!finalize && options_.precheck) {
@@ -334,7 +379,7 @@ void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_
     }
   }
   if (undo) {
-    if (absl::Status st = UndoCommit(*api_, result.album_id, result.asset_id); !st.ok()) {
+    if (absl::Status st = UndoCommit(*api_, result); !st.ok()) {
       LOG(kWarning, "spool: '%s' changed during its commit; asset %s could not be taken out "
           "of album %s again: %s", job.name, result.asset_id, result.album_id, st.ToString());
     }
@@ -395,7 +440,9 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
       fail_now = !retry && e->generation == job_gen && e->handles == 0;
       if (!fail_now) {
         ++commits_retried_;
-        delay = retry ? Backoff(e->rec.attempts) : options_.settle;
+        // Changed meanwhile (a rename, new bytes): the new version settles
+        // like any change; the old one's error says nothing about it.
+        delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
         e->state = PendingFile::State::kOpen;
         Schedule(*e, delay);
         record = e->rec;
@@ -408,8 +455,14 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
       LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
           record.name, record.album_id, record.attempts, error.ToString(),
           absl::FormatDuration(delay));
+      // The count is advisory, but the write replaces the durable record:
+      // never without fsync, or a power cut can leave it empty or torn and
+      // recovery would take the confirmed bytes for an orphan.
       record.state = e->disk_state;
-      (void)journal_.Write(record, /*sync=*/false);  // attempts are advisory
+      if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+        LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
+            st.ToString());
+      }
     }
   }
   if (failed && callbacks_.on_failed) callbacks_.on_failed(id, *failed);
@@ -428,7 +481,15 @@ std::optional<FailedFile> Spool::Impl::Fail(const EntryPtr& e, const absl::Statu
     LOG(kError, "spool: '%s' (album %s) was refused (%s) but could not be moved to failed/: "
         "%s; it stays pending and is retried", record.name, record.album_id, error.ToString(),
         f.status().ToString());
+    // No worker owns it any more: idle again, or Schedule() would leave it
+    // kCommitting for good (never retried, an fsync waiting forever).
+    e->state = PendingFile::State::kOpen;
+    e->last_error = absl::Status(error.code(), absl::StrCat(error.message(),
+                                                            "; moving it to failed/ failed too: ",
+                                                            f.status().message()));
+    ++e->error_seq;
     Schedule(*e, Backoff(record.attempts));
+    cv_.SignalAll();
     return std::nullopt;
   }
   auto it = entries_.find(record.id);

@@ -361,5 +361,41 @@ TEST_F(WriteTest, ReadOnlyWithoutSpool) {
   EXPECT_EQ(ToErrno(fs.Unlink(a->attr.ino, "x.jpg")), EROFS);
 }
 
+// A move that fails must not cost the pending file it would have replaced.
+TEST_F(WriteTest, FailedMoveOntoPendingFileKeepsThePendingFile) {
+  std::string a_id = api_.AddAlbum("A");
+  std::string b_id = api_.AddAlbum("B");
+  api_.AddAsset("pic.jpg", "uploaded", {a_id});
+  Start();
+  Ino a = MustLookup(kRootIno, "A");
+  Ino b = MustLookup(kRootIno, "B");
+  Ino p = Put(b, "pic.jpg", "only in the spool");
+  api_.FailNext(Method::kAddToAlbum, absl::UnavailableError("Immich is down"));
+  EXPECT_EQ(ToErrno(Fs().Rename(a, "pic.jpg", b, "pic.jpg", 0)), EIO);
+  ASSERT_EQ(MustLookup(b, "pic.jpg"), p);
+  EXPECT_EQ(ReadAll(p), "only in the spool");
+  ASSERT_TRUE(Commit(p).ok());
+  EXPECT_EQ(api_.Bytes(InImmich(b_id).at("pic.jpg").id), "only in the spool");
+}
+
+// A pending-onto-pending rename that fails keeps the target's bytes.
+TEST_F(WriteTest, FailedRenameOntoPendingFileKeepsTheTarget) {
+  std::string a_id = api_.AddAlbum("A");
+  Start();
+  Ino a = MustLookup(kRootIno, "A");
+  Ino t = Put(a, "t.jpg", "target bytes");
+  Put(a, "s.jpg.part", "source bytes");
+  std::optional<cache::PendingFile> tq = spool_->FindByName(a_id, "t.jpg");
+  std::optional<cache::PendingFile> sq = spool_->FindByName(a_id, "s.jpg.part");
+  ASSERT_TRUE(tq && sq);
+  // The source's journal record cannot be written: its rename fails.
+  std::string blocker = absl::StrCat(root_, "/spool/", sq->id, ".meta.tmp");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(Fs().Rename(a, "s.jpg.part", a, "t.jpg", 0).ok());
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  EXPECT_TRUE(spool_->Get(tq->id).has_value()) << "the target's bytes were dropped";
+  EXPECT_EQ(ReadAll(t), "target bytes");
+}
+
 }  // namespace
 }  // namespace immichfs::fs

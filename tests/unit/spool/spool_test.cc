@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,10 +49,13 @@ std::string ReadText(const std::string& path) {
   return ss.str();
 }
 
-// Data, meta and upload files left in the spool directory (not failed/).
+// Data, meta and upload files left in the spool directory (not failed/, not
+// the lock file).
 int SpoolFiles(const std::string& dir) {
   int n = 0;
-  for (const auto& e : stdfs::directory_iterator(dir)) n += e.is_regular_file();
+  for (const auto& e : stdfs::directory_iterator(dir)) {
+    n += e.is_regular_file() && e.path().filename() != "lock";
+  }
   return n;
 }
 
@@ -597,6 +601,205 @@ TEST_F(SpoolTest, FullTmpfsGivesEnospc) {
   (void)spool_->Release(*id);  // may itself hit ENOSPC writing the journal
   spool_.reset();
   ::umount2(small.c_str(), MNT_DETACH);
+}
+
+// A refused file that cannot be moved to failed/ (say the disk is full)
+// stays pending and is retried: never stuck as "committing".
+TEST_F(SpoolTest, RefusedFileThatCannotMoveToFailedIsRetried) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "notes.txt", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "plain text", 10).ok());
+  // failed/ cannot take its reason file.
+  std::string blocker = absl::StrCat(options_.dir, "/", *id, ".reason.tmp");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls(Method::kBulkUploadCheck) >= 3; }))
+      << "not retried after failed/ refused it";
+  EXPECT_TRUE(spool_->Get(*id));
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  EXPECT_FALSE(spool_->Get(*id));
+}
+
+// An fsync waiting on such a file hears of it.
+TEST_F(SpoolTest, FsyncOfARefusedFileThatCannotMoveToFailedReturns) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "notes.txt", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "plain text", 10).ok());
+  std::string blocker = absl::StrCat(options_.dir, "/", *id, ".reason.tmp");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  absl::Status st = spool_->Fsync(*id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(ToErrno(st), EIO) << st;
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+}
+
+// A permanent refusal reaches fsync as EIO (with the reason), not as the
+// EINVAL/ENOENT of its status code.
+TEST_F(SpoolTest, FsyncOfARefusedFileIsEio) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create("no-such-album", "a.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "x", 1).ok());
+  absl::Status st = spool_->Fsync(*id);
+  EXPECT_EQ(ToErrno(st), EIO) << st;
+  EXPECT_NE(st.message().find("a.jpg"), absl::string_view::npos) << st;
+  absl::StatusOr<PendingId> txt = spool_->Create(album_, "notes.txt", absl::Now());
+  ASSERT_TRUE(txt.ok());
+  ASSERT_TRUE(spool_->Write(*txt, 0, "plain", 5).ok());
+  st = spool_->Fsync(*txt);
+  EXPECT_EQ(ToErrno(st), EIO) << st;
+  EXPECT_NE(st.message().find("nsupported"), absl::string_view::npos) << st;
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(spool_->Release(*txt).ok());
+}
+
+// Renamed while a retryable commit of the temp name fails: the new name
+// commits after the settle time, not after the failure's backoff.
+TEST_F(SpoolTest, RenameDuringAFailingCommitSettlesInsteadOfBackingOff) {
+  options_.min_backoff = absl::Seconds(600);
+  options_.max_backoff = absl::Seconds(600);
+  OpenSpool();
+  absl::Notification check_started, let_go;
+  std::atomic<bool> first{true};
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kBulkUploadCheck || !first.exchange(false)) return;
+    check_started.Notify();
+    let_go.WaitForNotification();
+  });
+  api_.FailNext(Method::kBulkUploadCheck, absl::UnavailableError("down"));
+  PendingId id = Put("clip.mp4.part", "renamed mid-commit");
+  ASSERT_TRUE(check_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Rename(id, album_, "clip.mp4", std::nullopt).ok());
+  let_go.Notify();
+  ASSERT_TRUE(WaitCommitted(id)) << "waited for the backoff";
+  EXPECT_EQ(CommittedFor(id)->name, "clip.mp4");
+}
+
+// The same bytes as an asset already in the album, unlinked mid-commit: the
+// commit added nothing, so its undo must not trash the existing asset.
+TEST_F(SpoolTest, UnlinkDuringCommitOfADuplicateKeepsTheExistingAsset) {
+  std::string existing = api_.AddAsset("a.jpg", "same bytes", {album_});
+  OpenSpool();
+  absl::Notification add_started, let_go;
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kAddToAlbum) return;
+    add_started.Notify();
+    let_go.WaitForNotification();
+  });
+  PendingId id = Put("b.jpg", "same bytes");
+  ASSERT_TRUE(add_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Unlink(id).ok());
+  let_go.Notify();
+  ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
+  EXPECT_FALSE(api_.IsTrashed(existing)) << "the user's a.jpg went to the trash";
+  std::vector<std::string> ids = api_.AlbumAssetIds(album_);
+  EXPECT_EQ(ids, std::vector<std::string>{existing});
+  EXPECT_EQ(api_.Calls(Method::kDeleteAssets), 0);
+  EXPECT_EQ(api_.Calls(Method::kRemoveFromAlbum), 0);
+}
+
+// A duplicate of an asset in another album, unlinked mid-commit: it leaves
+// this album again but is not trashed.
+TEST_F(SpoolTest, UnlinkDuringCommitOfADuplicateFromElsewhereOnlyLeavesTheAlbum) {
+  std::string other = api_.AddAlbum("Other");
+  std::string existing = api_.AddAsset("a.jpg", "same bytes", {other});
+  OpenSpool();
+  absl::Notification add_started, let_go;
+  std::atomic<bool> once{true};
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kAddToAlbum || !once.exchange(false)) return;
+    add_started.Notify();
+    let_go.WaitForNotification();
+  });
+  PendingId id = Put("b.jpg", "same bytes");
+  ASSERT_TRUE(add_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Unlink(id).ok());
+  let_go.Notify();
+  ASSERT_TRUE(WaitFor([&] {
+    return api_.Calls(Method::kRemoveFromAlbum) > 0 && spool_->Stats().commits_in_flight == 0;
+  }));
+  EXPECT_FALSE(api_.IsTrashed(existing));
+  EXPECT_TRUE(api_.AlbumAssetIds(album_).empty());
+  EXPECT_EQ(api_.AlbumAssetIds(other), std::vector<std::string>{existing});
+}
+
+// Two spools (two mounts) on one directory would corrupt each other: the
+// second refuses to open, naming the cause; it opens once the first closed.
+TEST_F(SpoolTest, SecondSpoolOnTheSameDirectoryIsRefused) {
+  OpenSpool();
+  absl::StatusOr<std::unique_ptr<Spool>> second = Spool::Open(options_, &api_, SpoolCallbacks{});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use by another immichfs mount"),
+            absl::string_view::npos) << second.status();
+  EXPECT_NE(second.status().message().find(absl::StrCat("pid ", ::getpid())),
+            absl::string_view::npos) << second.status();
+  EXPECT_NE(second.status().message().find("-o cache_dir="), absl::string_view::npos);
+  spool_.reset();
+  second = Spool::Open(options_, &api_, SpoolCallbacks{});
+  EXPECT_TRUE(second.ok()) << second.status();
+}
+
+// Writes to an unlinked but open file during its commit do not change the
+// bytes being uploaded, and leave nothing behind in the spool.
+TEST_F(SpoolTest, WritesToAnUnlinkedFileDuringItsCommitDoNotReachTheUpload) {
+  OpenSpool();
+  absl::Notification upload_started, let_go;
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kUpload) return;
+    upload_started.Notify();
+    let_go.WaitForNotification();
+  });
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "open.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  const std::string bytes = "original bytes";
+  ASSERT_TRUE(spool_->Write(*id, 0, bytes.data(), bytes.size()).ok());
+  std::thread syncer([&] { (void)spool_->Fsync(*id); });
+  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Unlink(*id).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "CHANGED", 7).ok());
+  char buf[32];
+  absl::StatusOr<size_t> n = spool_->Read(*id, 0, sizeof buf, buf);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "CHANGEDl bytes");
+  let_go.Notify();
+  ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
+  std::vector<std::string> ids = api_.AlbumAssetIds(album_);
+  for (const std::string& a : ids) EXPECT_EQ(api_.Bytes(a), bytes);
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  syncer.join();  // an fsync of an unlinked file returns once it is gone
+  EXPECT_EQ(SpoolFiles(options_.dir), 0);
+}
+
+// fdatasync reports a writeback error once; the spool remembers it: a later
+// fsync fails too, and the file goes to failed/ instead of committing bytes
+// that may never have reached the disk.
+TEST_F(SpoolTest, FdatasyncErrorIsStickyAndTheFileGoesToFailed) {
+  std::atomic<int> failures{1};
+  options_.fdatasync_for_test = [&](int fd) {
+    if (failures.fetch_sub(1) > 0) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "lost.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "maybe lost", 10).ok());
+  EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO);
+  EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO) << "the error was forgotten";
+  EXPECT_FALSE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+  EXPECT_EQ(api_.AssetCount(), 0u);
+  SpoolStats stats = spool_->Stats();
+  ASSERT_EQ(stats.failed.size(), 1u);
+  EXPECT_NE(stats.failed[0].reason.find("write error"), std::string::npos)
+      << stats.failed[0].reason;
 }
 
 }  // namespace
