@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -68,7 +69,14 @@ bool ReadAll(int fd, uint64_t offset, size_t size, char* out) {
 }  // namespace
 
 BlockCache::BlockCache(BlockCacheOptions options) : options_(std::move(options)) {}
-BlockCache::~BlockCache() = default;
+
+BlockCache::~BlockCache() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
 
 absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions options) {
   if (options.block_size == 0) return absl::InvalidArgumentError("block cache: block_size is 0");
@@ -78,6 +86,12 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions o
   std::unique_ptr<BlockCache> cache(new BlockCache(std::move(options)));
   absl::Status status = cache->Load();
   if (!status.ok()) return status;
+  try {
+    cache->writer_ = std::thread([c = cache.get()] { c->WriterLoop(); });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("read cache: cannot start the writer thread: ", e.what()));
+  }
   return cache;
 }
 
@@ -143,7 +157,15 @@ size_t BlockCache::Read(const BlockKey& key, uint64_t index, uint64_t offset_in_
   {
     absl::MutexLock lock(&mu_);
     auto it = index_.find(name);
-    if (it == index_.end()) return 0;
+    if (it == index_.end()) {
+      auto q = queued_.find(name);
+      if (q == queued_.end()) return 0;
+      const std::string& block = *q->second;  // immutable; the writer only reads it
+      if (offset_in_block >= block.size()) return 0;
+      size = static_cast<size_t>(std::min<uint64_t>(size, block.size() - offset_in_block));
+      std::copy_n(block.data() + offset_in_block, size, out);
+      return size;
+    }
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     entry = it->second;
   }
@@ -182,7 +204,56 @@ size_t BlockCache::Read(const BlockKey& key, uint64_t index, uint64_t offset_in_
 bool BlockCache::Contains(const BlockKey& key, uint64_t index) {
   std::string name = absl::StrCat(key.prefix, ".", index);
   absl::MutexLock lock(&mu_);
-  return index_.contains(name);
+  return index_.contains(name) || queued_.contains(name);
+}
+
+bool BlockCache::PutAsync(const BlockKey& key, uint64_t index,
+                          std::shared_ptr<const std::string> data) {
+  if (data == nullptr || data->empty() || data->size() > options_.block_size ||
+      data->size() > options_.capacity) {
+    return false;
+  }
+  std::string name = absl::StrCat(key.prefix, ".", index);
+  absl::MutexLock lock(&mu_);
+  if (stop_) return false;
+  if (auto it = index_.find(name); it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return true;
+  }
+  if (queued_.contains(name)) return true;
+  if (queued_bytes_ + data->size() > options_.max_queued_bytes) return false;
+  queued_bytes_ += data->size();
+  queued_.emplace(name, std::move(data));
+  queue_.push_back(std::move(name));
+  return true;
+}
+
+void BlockCache::WriterLoop() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    mu_.Await(absl::Condition(this, &BlockCache::HasWork));
+    if (queue_.empty()) return;  // stop_ and drained
+    std::string name = std::move(queue_.front());
+    queue_.pop_front();
+    std::shared_ptr<const std::string> data = queued_[name];
+    ++writing_;
+    mu_.Unlock();
+    absl::Status put = PutNamed(name, *data);
+    if (!put.ok()) LOG(kWarning, "read cache: %s", put.ToString());
+    mu_.Lock();
+    --writing_;
+    // Written (now in index_) or failed (gone): either way no longer queued.
+    queued_.erase(name);
+    queued_bytes_ -= data->size();
+  }
+}
+
+void BlockCache::Flush() {
+  absl::MutexLock lock(&mu_);
+  auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return queue_.empty() && writing_ == 0;
+  };
+  mu_.Await(absl::Condition(&drained));
 }
 
 absl::Status BlockCache::Put(const BlockKey& key, uint64_t index, absl::string_view data) {
@@ -191,7 +262,10 @@ absl::Status BlockCache::Put(const BlockKey& key, uint64_t index, absl::string_v
         absl::StrCat("read cache: block ", key.prefix, ".", index, " has size ", data.size()));
   }
   if (data.size() > options_.capacity) return absl::OkStatus();
-  std::string name = absl::StrCat(key.prefix, ".", index);
+  return PutNamed(absl::StrCat(key.prefix, ".", index), data);
+}
+
+absl::Status BlockCache::PutNamed(const std::string& name, absl::string_view data) {
   uint64_t tmp_id;
   {
     absl::MutexLock lock(&mu_);

@@ -91,10 +91,9 @@ void BlockFetcher::DownloadRun(const AssetRef& asset, Slot* slots, size_t count)
       uint64_t at = slots[i].index * block_size_ - from;
       block = std::make_shared<const std::string>(
           body.substr(at, std::min<uint64_t>(block_size_, body.size() - at)));
-      if (cache_ != nullptr) {
-        absl::Status put = cache_->Put(asset.cache_key, slots[i].index, *block);
-        if (!put.ok()) LOG(kWarning, "read cache: %s", put.ToString());
-      }
+      // Queued for the writer thread; a queued block counts as cached, so a
+      // reader arriving after the erase below still finds it.
+      if (cache_ != nullptr) cache_->PutAsync(asset.cache_key, slots[i].index, block);
     }
     slots[i].pending->Complete(status, std::move(block));
     absl::MutexLock lock(&mu_);

@@ -159,12 +159,10 @@ bool RangeStream::Sink(const char* data, size_t size) {
       DropConsumedLocked();
     }
   }
-  // Full blocks are never modified again: safe to read without mu_.
+  // Full blocks are never modified again: safe to share without mu_. The
+  // write happens on the cache's writer thread; dropped if it is behind.
   if (p_.cache != nullptr) {
-    for (const auto& [index, block] : complete) {
-      absl::Status put = p_.cache->Put(p_.asset.cache_key, index, *block);
-      if (!put.ok()) LOG(kWarning, "read cache: %s", put.ToString());
-    }
+    for (auto& [index, block] : complete) p_.cache->PutAsync(p_.asset.cache_key, index, block);
   }
   return keep_going;
 }
@@ -183,7 +181,7 @@ RangeStream::Place RangeStream::Locate(uint64_t offset) {
   return Place::kAway;
 }
 
-absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, char* buf,
+absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, ReadResult* out,
                                          absl::Duration stall_timeout) {
   absl::MutexLock lock(&mu_);
   if (offset >= p_.end || offset < base_) return absl::AbortedError("not in this stream");
@@ -207,10 +205,12 @@ absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, char* buf
   }
   if (offset < base_) return absl::AbortedError("bytes already dropped");
   for (uint64_t at = offset; at < want_end;) {
-    const std::string& block = *blocks_[(at - base_) / p_.block_size];
+    const std::shared_ptr<std::string>& block = blocks_[(at - base_) / p_.block_size];
     uint64_t in_block = (at - base_) % p_.block_size;
-    uint64_t take = std::min<uint64_t>(want_end - at, block.size() - in_block);
-    std::copy_n(block.data() + in_block, take, buf + (at - offset));
+    uint64_t take = std::min<uint64_t>(want_end - at, block->size() - in_block);
+    // data() stays put: the block's capacity was reserved up front.
+    out->Add(block->data() + in_block, take);
+    out->holders.push_back(block);
     at += take;
   }
   consumed_ += want_end - offset;

@@ -9,8 +9,14 @@
 // the server down. The window doubles each time the reader has consumed as
 // much as the window, up to `max_window`.
 //
-// Complete blocks go to the block cache as they arrive, so what a stream
-// downloaded also serves later reads and other handles.
+// Complete blocks go to the block cache as they arrive (BlockCache::PutAsync:
+// the disk write happens on the cache's writer thread, never on this one), so
+// what a stream downloaded also serves later reads and other handles.
+//
+// Read hands out views into the blocks (ReadResult spans, with the block's
+// shared_ptr as holder) instead of copying. A block is allocated with exactly
+// its final size reserved, so appending to it never moves its bytes, and the
+// sink only ever appends past the bytes a reader was given.
 //
 // A transient failure is resumed from the last byte received (once per
 // failure, a few times per stream); otherwise the stream fails and every
@@ -43,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cache/block_fetcher.h"
+#include "cache/read_path.h"
 
 namespace immichfs::cache {
 
@@ -88,12 +95,12 @@ class RangeStream {
 
   Place Locate(uint64_t offset);
 
-  // Copies bytes from `offset` (which Locate placed kServe) into `buf`,
-  // waiting for them to arrive: `size` bytes, or fewer where the stream's
+  // Appends views of the bytes from `offset` (which Locate placed kServe) to
+  // `out`, waiting for them to arrive: `size` bytes, or fewer where the stream's
   // range ends. kAborted: the stream cannot serve this (bytes already
   // dropped, stream cancelled or stopped), read them elsewhere. Any other
   // error: the download failed or stalled for `stall_timeout`.
-  absl::StatusOr<size_t> Read(uint64_t offset, size_t size, char* buf,
+  absl::StatusOr<size_t> Read(uint64_t offset, size_t size, ReadResult* out,
                               absl::Duration stall_timeout);
 
   // Stops the download soon; waiting readers get kAborted.

@@ -1,6 +1,9 @@
 #include "fuse_ll/ops.h"
 
+#include <sys/uio.h>
+
 #include <cerrno>
+#include <iterator>
 #include <new>
 #include <vector>
 
@@ -144,13 +147,27 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
   Guarded(req, "read", [&] {
-    // One buffer per FUSE worker thread, reused across reads.
-    thread_local std::vector<char> buf;
-    if (buf.size() < size) buf.resize(size);
-    absl::StatusOr<size_t> n = Fs(req).Read(ino, fi->fh, static_cast<uint64_t>(off), size,
-                                             buf.data());
-    if (!n.ok()) return ReplyError(req, n.status(), "read");
-    fuse_reply_buf(req, buf.data(), *n);
+    // One scratch buffer per FUSE worker thread, reused across reads, for
+    // bytes that are not already in memory; streamed bytes are replied from
+    // where they are (cache::ReadResult), as an iovec: no copy here.
+    thread_local std::vector<char> scratch;
+    if (scratch.size() < size) scratch.resize(size);
+    cache::ReadResult result;
+    result.scratch = scratch.data();
+    absl::Status s = Fs(req).ReadView(ino, fi->fh, static_cast<uint64_t>(off), size, &result);
+    if (!s.ok()) return ReplyError(req, s, "read");
+    iovec iov[8];
+    std::vector<iovec> many;
+    iovec* vec = iov;
+    if (result.spans.size() > std::size(iov)) {
+      many.resize(result.spans.size());
+      vec = many.data();
+    }
+    for (size_t i = 0; i < result.spans.size(); ++i) {
+      vec[i].iov_base = const_cast<char*>(result.spans[i].data);
+      vec[i].iov_len = result.spans[i].size;
+    }
+    fuse_reply_iov(req, vec, static_cast<int>(result.spans.size()));
   });
 }
 

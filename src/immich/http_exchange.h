@@ -25,6 +25,9 @@ namespace immichfs::immich::internal {
 constexpr size_t kMaxJsonBody = size_t{256} << 20;
 // Of an error answer to a download, only the start is kept (for its message).
 constexpr size_t kMaxErrorBody = size_t{64} << 10;
+// CURLOPT_BUFFERSIZE of a download: bytes curl receives per recv(2) and
+// hands to the sink per call (curl's default is 16 KiB).
+constexpr long kDownloadBufferSize = 512L << 10;
 
 struct Exchange {
   enum class Kind { kBuffer, kRange };

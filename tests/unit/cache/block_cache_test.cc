@@ -142,5 +142,35 @@ TEST_F(BlockCacheTest, ConcurrentPutsOfOneBlockDoNotCorrupt) {
   EXPECT_EQ(cache->bytes_used(), kBlock);
 }
 
+TEST_F(BlockCacheTest, PutAsyncIsVisibleAtOnceAndWrittenByTheWriter) {
+  auto cache = Open(1 << 20);
+  BlockKey key = BlockCache::KeyFor("async", "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+  auto block = std::make_shared<const std::string>(MakeBytes(kBlock, 9));
+  ASSERT_TRUE(cache->PutAsync(key, 3, block));
+  // Queued or written: either way present and served whole, never partially.
+  EXPECT_TRUE(cache->Contains(key, 3));
+  std::string out(100, '\0');
+  ASSERT_EQ(cache->Read(key, 3, 10, 100, out.data()), 100u);
+  EXPECT_EQ(out, block->substr(10, 100));
+  cache->Flush();
+  EXPECT_EQ(cache->block_count(), 1u);
+  EXPECT_EQ(cache->bytes_used(), kBlock);
+  // Survives a restart: it reached the directory (by rename).
+  cache.reset();
+  cache = Open(1 << 20);
+  ASSERT_EQ(cache->Read(key, 3, 0, 100, out.data()), 100u);
+  EXPECT_EQ(out, block->substr(0, 100));
+}
+
+TEST_F(BlockCacheTest, PutAsyncDropsBlocksPastTheBacklog) {
+  auto opened = BlockCache::Open(BlockCacheOptions{dir_ + "/blocks", 1 << 20, kBlock, 0});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto block = std::make_shared<const std::string>(MakeBytes(kBlock, 10));
+  BlockKey key = BlockCache::KeyFor("drop", "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+  EXPECT_FALSE((*opened)->PutAsync(key, 0, block));  // no backlog allowed: not cached
+  (*opened)->Flush();
+  EXPECT_FALSE((*opened)->Contains(key, 0));
+}
+
 }  // namespace
 }  // namespace immichfs::cache

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,7 +111,11 @@ TEST_F(ReadPathTest, SequentialReadUsesOneStreamingRequest) {
     auto h = Open("big");
     ReadAll(*h, bytes);
     EXPECT_LE(api_.requests() - before, 3);
-    EXPECT_FALSE(api_.log()[before].length.has_value());  // open-ended: "bytes=0-"
+    // The first read of a fresh handle is fetched exactly (time to first
+    // byte); the next one starts the open-ended stream: "bytes=0-".
+    ASSERT_GE(api_.log().size(), static_cast<size_t>(before + 2));
+    EXPECT_EQ(api_.log()[before].length, std::optional<uint64_t>(kChunk));
+    EXPECT_FALSE(api_.log()[before + 1].length.has_value());
     EXPECT_EQ(h->ReadaheadWindow(), 64 * kMiB);            // grew to the cap
   }
 }
@@ -149,10 +154,13 @@ TEST_F(ReadPathTest, RandomReadsFetchAboutWhatWasAsked) {
     ASSERT_TRUE(r.length.has_value());  // bounded, never "bytes=N-"
     EXPECT_LE(*r.length, kMiB);         // the block around the read
   }
-  EXPECT_LE(api_.bytes_sent(), 10 * kMiB);
-  // Asking again is served from the cache.
+  // The handle's first read fetched exactly what was asked (not cached).
+  EXPECT_EQ(api_.log()[0].length, std::optional<uint64_t>(4096));
+  EXPECT_EQ(api_.log()[0].offset, 50 * kMiB + 4321);
+  EXPECT_LE(api_.bytes_sent(), 9 * kMiB + 4096);
+  // Asking again is served from the cache, but for the first read's block.
   for (uint64_t mib : offsets) ExpectRead(*h, bytes, mib * kMiB + 100, 4096);
-  EXPECT_EQ(api_.requests(), 10);
+  EXPECT_EQ(api_.requests(), 11);
 }
 
 TEST_F(ReadPathTest, SeekResetsTheWindow) {
@@ -212,19 +220,23 @@ TEST_F(ReadPathTest, ConcurrentReadersOfSameAndDifferentAssets) {
 TEST_F(ReadPathTest, ConcurrentIdenticalReadsDownloadOnce) {
   Make(256 * kMiB);
   const std::string& bytes = AddAsset("d", 16 * kMiB, 7);
+  // A fresh handle's first read is an exact, unshared fetch (time to first
+  // byte); the shared block download is what later reads get.
+  std::vector<std::unique_ptr<ReadHandle>> handles;
+  for (int t = 0; t < 8; ++t) {
+    handles.push_back(Open("d"));
+    ExpectRead(*handles.back(), bytes, (t + 1) * kMiB / 16, 100);
+  }
   api_.SetGate(false);
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
-      auto h = Open("d");
-      ExpectRead(*h, bytes, 10 * kMiB + 100, 8192);
-    });
+    threads.emplace_back([&, t] { ExpectRead(*handles[t], bytes, 10 * kMiB + 100, 8192); });
   }
   while (api_.waiting_at_gate() == 0) absl::SleepFor(absl::Milliseconds(1));
   absl::SleepFor(absl::Milliseconds(100));  // let the others pile up behind it
   api_.SetGate(true);
   for (auto& t : threads) t.join();
-  EXPECT_EQ(api_.requests(), 1);
+  EXPECT_EQ(api_.requests(), 8 + 1);
 }
 
 TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
@@ -284,12 +296,14 @@ TEST_F(ReadPathTest, FailureMidStreamIsEioNeverWrongBytes) {
 TEST_F(ReadPathTest, TransientFailureIsResumed) {
   Make(256 * kMiB);
   const std::string& bytes = AddAsset("t", 8 * kMiB, 50);
-  api_.SetFault("t", FakeDownloadApi::Fault{3 * kMiB + 7, absl::UnavailableError("reset"), 1});
+  // The fake counts `times` per request: the first read's exact fetch (which
+  // ends before the fault) uses one, the stream meets the fault, its resume not.
+  api_.SetFault("t", FakeDownloadApi::Fault{3 * kMiB + 7, absl::UnavailableError("reset"), 2});
   auto h = Open("t");
   ReadAll(*h, bytes);
   std::vector<FakeDownloadApi::Request> log = api_.log();
-  ASSERT_EQ(log.size(), 2u);
-  EXPECT_EQ(log[1].offset, 3 * kMiB + 7);  // resumed where the bytes stopped
+  ASSERT_EQ(log.size(), 3u);  // the first read's exact fetch, the stream, its resume
+  EXPECT_EQ(log[2].offset, 3 * kMiB + 7);  // resumed where the bytes stopped
 }
 
 TEST_F(ReadPathTest, StalledStreamIsEio) {
@@ -297,10 +311,13 @@ TEST_F(ReadPathTest, StalledStreamIsEio) {
   options.stall_timeout = absl::Milliseconds(200);
   Make(256 * kMiB, options);
   AddAsset("z", 4 * kMiB, 60);
-  api_.SetGate(false);  // the server never answers
   auto h = Open("z");
+  // The first read is a bounded fetch (its stalls are the HTTP client's
+  // low-speed limit); the stall timeout guards the stream the next one starts.
+  ExpectRead(*h, assets_["z"], 0, kChunk);
+  api_.SetGate(false);  // the server never answers
   std::string buf(kChunk, '\0');
-  EXPECT_EQ(ToErrno(h->Read(0, kChunk, buf.data()).status()), EIO);
+  EXPECT_EQ(ToErrno(h->Read(kChunk, kChunk, buf.data()).status()), EIO);
   api_.SetGate(true);
 }
 
