@@ -4,30 +4,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "fs/memory.h"
 #include "fs/name_codec.h"
 
 namespace immichfs::fs {
 namespace {
 
 constexpr int kPageSize = 1000;
+// Listings at least this big free enough to give back (memory.h).
+constexpr size_t kTrimAfter = 2000;
 
 std::string Tag(const std::string& id) { return id.substr(0, 8); }
-
-bool Older(const AssetRec* a, const AssetRec* b) {
-  if (a->uploaded != b->uploaded) return a->uploaded < b->uploaded;
-  return a->id < b->id;
-}
-
-// The shown name for `name` that is free in `taken`: plain if possible,
-// else tagged with the id. Names too long for NAME_MAX are always tagged.
-template <typename Taken>
-std::string FreeName(const std::string& name, const std::string& id, const Taken& taken) {
-  std::string base = EncodeName(name);
-  if (base.size() <= kNameMax && !taken.contains(base)) return base;
-  std::string tagged = WithTag(base, Tag(id));
-  if (!taken.contains(tagged)) return tagged;
-  return WithTag(base, id);
-}
 
 }  // namespace
 
@@ -84,6 +71,9 @@ absl::Status Catalog::RefreshRoot(bool force) {
     st.last_modified_asset = a.last_modified_asset;
     next.emplace(a.id, std::move(st));
   }
+  for (auto& [id, st] : albums_) {
+    if (!next.contains(id)) DiscardListingLocked(st);  // moved-from ones are empty
+  }
   albums_ = std::move(next);
   NameAlbumsLocked();
   root_checked_ = clock_();
@@ -107,7 +97,11 @@ void Catalog::NameAlbumsLocked() {
     std::string shown = st->view.shown;
     bool keep = !shown.empty() && !by_shown.contains(shown) &&
                 (shown == plain || shown == WithTag(plain, Tag(st->view.id)));
-    if (!keep) shown = FreeName(st->view.name, st->view.id, by_shown);
+    if (!keep) {
+      shown = FreeName(
+          st->view.name, [&] { return st->view.id; },
+          [&](absl::string_view s) { return by_shown.contains(std::string(s)); });
+    }
     st->view.shown = shown;
     by_shown[shown] = st->view.id;
   }
@@ -139,11 +133,17 @@ bool Catalog::FreshLocked(const AlbumState& album) const {
 }
 
 absl::Status Catalog::FetchListing(const std::string& album_id) {
-  std::vector<AssetRec> recs;
+  // Each page goes into the asset table as it arrives, so what is held
+  // meanwhile is one page and 4 bytes per asset, not the whole album twice.
+  // A failed page leaves the listing as it was (assets already stored only
+  // got fresher attributes).
+  std::vector<Index> listed;
   bool incomplete = false;
   for (int page = 1;;) {
     absl::StatusOr<immich::AssetPage> p = api_->SearchAlbumAssets(album_id, page, kPageSize);
     if (!p.ok()) return p.status();
+    std::vector<AssetRec> recs;
+    recs.reserve(p->assets.size());
     for (const immich::Asset& a : p->assets) {
       // The video half of a live photo is hidden in Immich; show the still only.
       if (a.visibility == "hidden" || a.is_trashed) continue;
@@ -162,53 +162,30 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
       }
       recs.push_back(ToRec(a));
     }
+    if (page == 1 && p->total > 0) listed.reserve(static_cast<size_t>(p->total));
+    {
+      absl::MutexLock lock(&mu_);
+      for (const AssetRec& r : recs) listed.push_back(PutAssetLocked(r));
+    }
     if (!p->next_page) break;
     page = *p->next_page;
   }
 
-  absl::MutexLock lock(&mu_);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
-  // Insert everything first: inserting into a flat_hash_map moves its
-  // elements, so pointers are taken only once it stops growing.
-  std::vector<std::string> ids;
-  ids.reserve(recs.size());
-  for (AssetRec& r : recs) {
-    ids.push_back(r.id);
-    std::string key = r.id;
-    assets_.insert_or_assign(std::move(key), std::move(r));
-  }
-  std::vector<const AssetRec*> ptrs;
-  ptrs.reserve(ids.size());
-  for (const std::string& id : ids) ptrs.push_back(&assets_.at(id));
-  AssignNames(it->second, std::move(ptrs));
-  it->second.listed = true;
-  it->second.incomplete = incomplete;
-  it->second.listed_at = clock_();
-  return absl::OkStatus();
-}
-
-void Catalog::AssignNames(AlbumState& album, std::vector<const AssetRec*> assets) {
-  std::sort(assets.begin(), assets.end(), [&](const AssetRec* a, const AssetRec* b) {
-    bool a_named = album.shown_of.contains(a->id), b_named = album.shown_of.contains(b->id);
-    if (a_named != b_named) return a_named;
-    return Older(a, b);
-  });
-  std::map<std::string, std::string> names;
-  absl::flat_hash_map<std::string, std::string> shown_of;
-  for (const AssetRec* a : assets) {
-    std::string shown;
-    if (auto old = album.shown_of.find(a->id); old != album.shown_of.end() &&
-                                               !names.contains(old->second)) {
-      shown = old->second;
-    } else {
-      shown = FreeName(a->name, a->id, names);
+  const size_t count = listed.size();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = albums_.find(album_id);
+    if (it == albums_.end()) {
+      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
     }
-    names[shown] = a->id;
-    shown_of[a->id] = shown;
+    AssignNamesLocked(it->second, std::move(listed));
+    it->second.listed = true;
+    it->second.incomplete = incomplete;
+    it->second.listed_at = clock_();
+    CompactNamesLocked();
   }
-  album.names = std::move(names);
-  album.shown_of = std::move(shown_of);
+  if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
+  return absl::OkStatus();
 }
 
 std::vector<AlbumView> Catalog::Albums() const {
@@ -237,48 +214,11 @@ bool Catalog::HasAlbums() const {
   return root_known_;
 }
 
-std::vector<std::pair<std::string, std::string>> Catalog::Listing(
-    const std::string& album_id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return {};
-  return {it->second.names.begin(), it->second.names.end()};
-}
-
-std::optional<std::string> Catalog::AssetInAlbum(const std::string& album_id,
-                                                 const std::string& shown) const {
-  absl::MutexLock lock(&mu_);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return std::nullopt;
-  auto n = it->second.names.find(shown);
-  if (n == it->second.names.end()) return std::nullopt;
-  return n->second;
-}
-
-std::optional<std::string> Catalog::ShownNameOf(const std::string& album_id,
-                                                const std::string& asset_id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return std::nullopt;
-  auto n = it->second.shown_of.find(asset_id);
-  if (n == it->second.shown_of.end()) return std::nullopt;
-  return n->second;
-}
-
 std::optional<AssetRec> Catalog::Asset(const std::string& asset_id) const {
   absl::MutexLock lock(&mu_);
-  auto it = assets_.find(asset_id);
-  if (it == assets_.end()) return std::nullopt;
-  return it->second;
-}
-
-std::vector<std::string> Catalog::AlbumsHolding(const std::string& asset_id) const {
-  absl::MutexLock lock(&mu_);
-  std::vector<std::string> out;
-  for (const auto& [id, st] : albums_) {
-    if (st.shown_of.contains(asset_id)) out.push_back(id);
-  }
-  return out;
+  std::optional<Index> asset = assets_.Find(PackedId::Of(asset_id));
+  if (!asset) return std::nullopt;
+  return assets_.Get(*asset);
 }
 
 size_t Catalog::AlbumCount() const {
@@ -300,39 +240,18 @@ void Catalog::PutAlbum(const immich::Album& a) {
   st.view.updated = a.updated_at;
   st.view.asset_count = a.asset_count;
   st.last_modified_asset = a.last_modified_asset;
-  if (a.asset_count == 0 && st.names.empty()) st.listed = true;  // a new album: nothing to page
+  if (a.asset_count == 0 && st.listing.empty()) st.listed = true;  // a new album: nothing to page
   NameAlbumsLocked();
 }
 
 void Catalog::DropAlbum(const std::string& album_id) {
   absl::MutexLock lock(&mu_);
-  albums_.erase(album_id);
+  if (auto it = albums_.find(album_id); it != albums_.end()) {
+    DiscardListingLocked(it->second);
+    albums_.erase(it);
+  }
   NameAlbumsLocked();
-}
-
-void Catalog::PutAssetInAlbum(const std::string& album_id, const AssetRec& asset,
-                              const std::string& wanted_name) {
-  absl::MutexLock lock(&mu_);
-  assets_.insert_or_assign(asset.id, asset);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return;
-  AlbumState& st = it->second;
-  if (st.shown_of.contains(asset.id)) return;
-  std::string shown = !wanted_name.empty() && !st.names.contains(wanted_name)
-                          ? wanted_name
-                          : FreeName(asset.name, asset.id, st.names);
-  st.names[shown] = asset.id;
-  st.shown_of[asset.id] = shown;
-}
-
-void Catalog::DropAssetFromAlbum(const std::string& album_id, const std::string& asset_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = albums_.find(album_id);
-  if (it == albums_.end()) return;
-  auto s = it->second.shown_of.find(asset_id);
-  if (s == it->second.shown_of.end()) return;
-  it->second.names.erase(s->second);
-  it->second.shown_of.erase(s);
+  CompactNamesLocked();
 }
 
 void Catalog::Invalidate(const std::string& album_id) {

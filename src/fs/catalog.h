@@ -20,9 +20,18 @@
 // (then the smaller id) keeps the plain name. Names are sticky: a name once
 // shown stays with its asset while the asset stays in the album, even if an
 // older namesake arrives later. Albums sharing a name at the root likewise.
+//
+// Memory (one record per asset, so this is the daemon's size): assets live
+// once, packed, in an AssetTable (asset_table.h). An album's listing is one
+// vector of 8-byte {asset index, shown name} sorted by shown name, looked up
+// by binary search; the shown name is kPlain when it is the asset's own name
+// (nearly always), else a string in the table's pool. Finding an asset in a
+// listing (ShownNameOf, AlbumsHolding) scans: those serve writes, not
+// listings, and a scan of 100 000 entries takes ~100 us.
 #ifndef IMMICHFS_FS_CATALOG_H_
 #define IMMICHFS_FS_CATALOG_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -30,21 +39,21 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "fs/asset_table.h"
+#include "fs/packed_id.h"
 #include "immich/api.h"
 
 namespace immichfs::fs {
 
-struct AssetRec {
-  std::string id;
-  std::string name;       // originalFileName as Immich has it
-  std::string checksum;   // base64 SHA-1
-  int64_t size = 0;
-  absl::Time mtime;       // fileModifiedAt
-  absl::Time ctime;       // updatedAt
-  absl::Time uploaded;    // createdAt
+// One asset of a listing, as a directory listing needs it.
+struct ListedAsset {
+  std::string shown;
+  PackedId id;
+  AssetAttrs attrs;
 };
 
 struct AlbumView {
@@ -74,6 +83,8 @@ class Catalog {
 
   // shown name -> asset id, sorted by name. Empty if never listed.
   std::vector<std::pair<std::string, std::string>> Listing(const std::string& album_id) const;
+  // The same with the attributes and without id strings, for readdir.
+  std::vector<ListedAsset> ListAssets(const std::string& album_id) const;
   std::optional<std::string> AssetInAlbum(const std::string& album_id,
                                           const std::string& shown) const;
   std::optional<std::string> ShownNameOf(const std::string& album_id,
@@ -96,20 +107,53 @@ class Catalog {
   static AssetRec ToRec(const immich::Asset& a);
 
  private:
+  using Index = AssetTable::Index;
+  // An asset in a listing. shown: a string in assets_'s pool owned by this
+  // entry, or kPlain for the asset's own name.
+  struct Listed {
+    Index asset;
+    StringPool::Ref shown;
+  };
+  static constexpr StringPool::Ref kPlain = StringPool::kNone;
+
   struct AlbumState {
     AlbumView view;
     absl::Time last_modified_asset;
-    bool listed = false;   // `names` reflects the server as of the last check
+    bool listed = false;   // `listing` reflects the server as of the last check
     bool incomplete = false;  // some assets were hidden (size not known yet)
     absl::Time listed_at = absl::InfinitePast();
-    std::map<std::string, std::string> names;            // shown -> asset id
-    absl::flat_hash_map<std::string, std::string> shown_of;  // asset id -> shown
+    std::vector<Listed> listing;  // sorted by shown name, names unique
   };
 
+  // The shown name for `name` that is free (`taken` says which are not):
+  // plain if possible, else tagged with the id (asked for only then).
+  // Names too long for NAME_MAX are always tagged.
+  static std::string FreeName(absl::string_view name, absl::FunctionRef<std::string()> id,
+                              absl::FunctionRef<bool(absl::string_view)> taken);
+
+  // catalog.cc
   absl::Status FetchListing(const std::string& album_id);
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NameAlbumsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static void AssignNames(AlbumState& album, std::vector<const AssetRec*> assets);
+  // catalog_listing.cc
+  void AssignNamesLocked(AlbumState& album, std::vector<Index> assets)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::string_view ShownLocked(const Listed& l) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The entry showing `shown`, or nullptr (binary search).
+  const Listed* FindShownLocked(const AlbumState& album, absl::string_view shown) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The entry of `asset`, or nullptr (a scan).
+  const Listed* FindAssetLocked(const AlbumState& album, Index asset) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void InsertLocked(AlbumState& album, Index asset, absl::string_view shown)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores an asset; an existing one whose name changed keeps its shown
+  // names in every listing (names are sticky).
+  Index PutAssetLocked(const AssetRec& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts an album's own shown names as discarded (it is being dropped).
+  void DiscardListingLocked(const AlbumState& album) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds the string pool once most of it is discarded names.
+  void CompactNamesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   immich::ImmichApi* const api_;
   const absl::Duration ttl_;
@@ -123,7 +167,7 @@ class Catalog {
   bool root_known_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, AlbumState> albums_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> album_by_shown_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, AssetRec> assets_ ABSL_GUARDED_BY(mu_);
+  AssetTable assets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace immichfs::fs

@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-#include <map>
+#include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -17,6 +17,7 @@
 #include "common/iso_time.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "fs/memory.h"
 #include "fs/name_codec.h"
 
 namespace immichfs::fs {
@@ -29,6 +30,9 @@ timespec Now() {
 }
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// Snapshots at least this big free enough to give back (memory.h).
+constexpr size_t kTrimAfter = 2000;
 
 }  // namespace
 
@@ -72,6 +76,10 @@ Entry Filesystem::DirEntry(Ino ino, const timespec& mtime) const {
 }
 
 Entry Filesystem::AssetEntry(Ino ino, const AssetRec& asset) const {
+  return AssetEntry(ino, AssetAttrs{asset.size, asset.mtime, asset.ctime});
+}
+
+Entry Filesystem::AssetEntry(Ino ino, const AssetAttrs& asset) const {
   Entry e;
   e.attr.ino = ino;
   e.attr.mode = S_IFREG | (0666 & ~options_.umask);
@@ -107,16 +115,16 @@ Ino Filesystem::PendingIno(cache::PendingId id) {
   return inodes_.Get(NodeKind::kPending, absl::StrCat(id));
 }
 
-Entry Filesystem::ListedAssetEntry(const AssetRec& asset) {
-  Ino ino = inodes_.Get(NodeKind::kAsset, asset.id);
-  std::optional<NodeRef> ref = inodes_.Resolve(ino);
-  if (ref && ref->kind == NodeKind::kPending && spool_ != nullptr) {
+Entry Filesystem::ListedAssetEntry(const PackedId& asset_id, const AssetAttrs& attrs) {
+  Ino ino = inodes_.Get(NodeKind::kAsset, asset_id);
+  std::optional<NodeKey> key = inodes_.ResolveKey(ino);
+  if (key && key->kind == NodeKind::kPending && spool_ != nullptr) {
     uint64_t id = 0;
-    if (absl::SimpleAtoi(ref->id, &id)) {
+    if (absl::SimpleAtoi(key->id.ToString(), &id)) {
       if (std::optional<cache::PendingFile> f = spool_->Get(id)) return PendingEntry(ino, *f);
     }
   }
-  return AssetEntry(ino, asset);
+  return AssetEntry(ino, attrs);
 }
 
 Entry Filesystem::RootEntry() const {
@@ -230,30 +238,31 @@ Filesystem::Item Filesystem::Find(const std::string& album_id, const std::string
   return item;
 }
 
-std::vector<std::pair<std::string, Filesystem::Item>> Filesystem::Items(
-    const std::string& album_id) {
-  std::map<std::string, Item> out;
-  absl::flat_hash_set<std::string> replaced;
-  std::vector<cache::PendingFile> pending;
-  if (spool_ != nullptr) pending = spool_->List(album_id);
-  for (cache::PendingFile& f : pending) {
-    if (!f.replaces_asset_id.empty()) replaced.insert(f.replaces_asset_id);
-    std::string name = f.name;
-    Item item;
-    item.kind = Item::Kind::kPending;
-    item.pending = std::move(f);
-    out.try_emplace(std::move(name), std::move(item));  // the lowest id keeps a name
+Filesystem::AlbumItems Filesystem::Items(const std::string& album_id) {
+  AlbumItems out;
+  if (spool_ != nullptr) out.pending = spool_->List(album_id);
+  // The lowest id keeps a name (List gives them by id).
+  std::vector<cache::PendingFile>& pending = out.pending;
+  absl::flat_hash_set<PackedId> replaced;
+  for (const cache::PendingFile& f : pending) {
+    if (!f.replaces_asset_id.empty()) replaced.insert(PackedId::Of(f.replaces_asset_id));
   }
-  for (auto& [shown, asset_id] : catalog_.Listing(album_id)) {
+  std::stable_sort(pending.begin(), pending.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+  pending.erase(std::unique(pending.begin(), pending.end(),
+                            [](const auto& a, const auto& b) { return a.name == b.name; }),
+                pending.end());
+  absl::flat_hash_set<absl::string_view> names;  // views into `pending`, now fixed
+  for (const cache::PendingFile& f : pending) names.insert(f.name);
+  out.assets = catalog_.ListAssets(album_id);
+  if (!pending.empty()) {
     // A pending file holding the name hides the asset until it commits
     // (an upload elsewhere that arrived under the same name meanwhile).
-    if (replaced.contains(asset_id) || out.contains(shown)) continue;
-    Item item;
-    item.kind = Item::Kind::kAsset;
-    item.asset_id = asset_id;
-    out.emplace(shown, std::move(item));
+    std::erase_if(out.assets, [&](const ListedAsset& a) {
+      return replaced.contains(a.id) || names.contains(a.shown);
+    });
   }
-  return {std::make_move_iterator(out.begin()), std::make_move_iterator(out.end())};
+  return out;
 }
 
 absl::StatusOr<Entry> Filesystem::LookupInAlbum(Ino /*parent*/, const std::string& album_id,
@@ -266,7 +275,8 @@ absl::StatusOr<Entry> Filesystem::LookupInAlbum(Ino /*parent*/, const std::strin
     case Item::Kind::kAsset: {
       std::optional<AssetRec> asset = catalog_.Asset(item.asset_id);
       if (!asset) return absl::NotFoundError(absl::StrCat("asset ", item.asset_id, " is gone"));
-      Entry e = ListedAssetEntry(*asset);
+      Entry e = ListedAssetEntry(PackedId::Of(asset->id),
+                                 AssetAttrs{asset->size, asset->mtime, asset->ctime});
       absl::MutexLock lock(&handles_mu_);
       last_album_[e.attr.ino] = album_id;
       return e;
@@ -315,16 +325,21 @@ absl::StatusOr<uint64_t> Filesystem::OpenDir(Ino ino) {
       if (absl::Status st = RefreshForAccess(ref->id); !st.ok()) return st;
       absl::StatusOr<Entry> self = EntryFor(ino);
       if (!self.ok()) return self.status();
+      AlbumItems items = Items(ref->id);
+      snap->entries.reserve(2 + items.pending.size() + items.assets.size());
       snap->entries.emplace_back(".", *self);
       snap->entries.emplace_back("..", RootEntry());
-      for (auto& [name, item] : Items(ref->id)) {
-        if (item.kind == Item::Kind::kPending) {
-          snap->entries.emplace_back(name, PendingEntry(PendingIno(item.pending.id), item.pending));
-          continue;
+      // Both sorted by name, no name in both: merge.
+      size_t p = 0, a = 0;
+      while (p < items.pending.size() || a < items.assets.size()) {
+        if (a == items.assets.size() ||
+            (p < items.pending.size() && items.pending[p].name < items.assets[a].shown)) {
+          const cache::PendingFile& f = items.pending[p++];
+          snap->entries.emplace_back(f.name, PendingEntry(PendingIno(f.id), f));
+        } else {
+          ListedAsset& l = items.assets[a++];
+          snap->entries.emplace_back(std::move(l.shown), ListedAssetEntry(l.id, l.attrs));
         }
-        std::optional<AssetRec> asset = catalog_.Asset(item.asset_id);
-        if (!asset) continue;
-        snap->entries.emplace_back(name, ListedAssetEntry(*asset));
       }
       break;
     }
@@ -358,8 +373,17 @@ absl::Status Filesystem::ReadDir(Ino /*ino*/, uint64_t fh, uint64_t offset, bool
 }
 
 void Filesystem::ReleaseDir(uint64_t fh) {
-  absl::MutexLock lock(&handles_mu_);
-  dirs_.erase(fh);
+  std::unique_ptr<DirSnapshot> snap;
+  {
+    absl::MutexLock lock(&handles_mu_);
+    auto it = dirs_.find(fh);
+    if (it == dirs_.end()) return;
+    snap = std::move(it->second);
+    dirs_.erase(it);
+  }
+  const bool big = snap->entries.size() >= kTrimAfter;
+  snap.reset();
+  if (big) ReturnFreedMemory();  // memory.h
 }
 
 uint64_t Filesystem::NewHandle(std::unique_ptr<FileHandle> handle) {

@@ -130,6 +130,10 @@ class Filesystem {
   // Regular files only (EPERM otherwise): a create that is closed at once.
   absl::StatusOr<Entry> MkNod(Ino parent, const std::string& name, mode_t mode);
   absl::StatusOr<size_t> Read(Ino ino, uint64_t fh, uint64_t offset, size_t size, char* buf);
+  // Read without a copy where the bytes are already in memory (an asset's
+  // download stream): see cache::ReadResult. out->scratch must hold `size`.
+  absl::Status ReadView(Ino ino, uint64_t fh, uint64_t offset, size_t size,
+                        cache::ReadResult* out);
   absl::StatusOr<size_t> Write(Ino ino, uint64_t fh, uint64_t offset, const char* data,
                                size_t size);
   // `fh` is the handle of an ftruncate/futimens, if any.
@@ -163,6 +167,8 @@ class Filesystem {
   double attr_timeout() const { return absl::ToDoubleSeconds(options_.attr_timeout); }
 
  private:
+  // A listing as of opendir, until releasedir: ~150 bytes an entry, so a
+  // 20 000-asset album holds 3 MB while it is open (transient).
   struct DirSnapshot {
     std::vector<std::pair<std::string, Entry>> entries;
   };
@@ -190,11 +196,12 @@ class Filesystem {
   absl::StatusOr<Entry> EntryFor(Ino ino);
   Entry DirEntry(Ino ino, const timespec& mtime) const;
   Entry RootEntry() const;
+  Entry AssetEntry(Ino ino, const AssetAttrs& attrs) const;
   Entry AssetEntry(Ino ino, const AssetRec& asset) const;
   Entry PendingEntry(Ino ino, const cache::PendingFile& file) const;
-  // The entry of asset `asset_id` as listed: its inode may stand for a
-  // pending file that replaces it (an overwrite), whose attributes win.
-  Entry ListedAssetEntry(const AssetRec& asset);
+  // The entry of asset `id` as listed: its inode may stand for a pending
+  // file that replaces it (an overwrite), whose attributes win.
+  Entry ListedAssetEntry(const PackedId& id, const AssetAttrs& attrs);
   Ino PendingIno(cache::PendingId id);
   absl::StatusOr<Entry> LookupInRoot(const std::string& name);
   absl::StatusOr<Entry> LookupInAlbum(Ino parent, const std::string& album_id,
@@ -206,8 +213,15 @@ class Filesystem {
   // What `name` stands for in the album: a pending file first, then an
   // asset not replaced by a pending file.
   Item Find(const std::string& album_id, const std::string& name);
-  // Everything the album shows, sorted by name.
-  std::vector<std::pair<std::string, Item>> Items(const std::string& album_id);
+  // Everything the album shows: its pending files, and its assets but those
+  // a pending file hides (by name, or by replacing it); each sorted by name,
+  // no name in both.
+  struct AlbumItems {
+    std::vector<cache::PendingFile> pending;
+    std::vector<ListedAsset> assets;
+    bool empty() const { return pending.empty() && assets.empty(); }
+  };
+  AlbumItems Items(const std::string& album_id);
   uint64_t NewHandle(std::unique_ptr<FileHandle> handle);
   FileHandle* HandleOf(uint64_t fh);
 

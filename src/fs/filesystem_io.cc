@@ -249,6 +249,18 @@ absl::StatusOr<size_t> Filesystem::Read(Ino /*ino*/, uint64_t fh, uint64_t offse
   return ErrnoError(EIO, "read on an unknown handle kind");
 }
 
+absl::Status Filesystem::ReadView(Ino ino, uint64_t fh, uint64_t offset, size_t size,
+                                  cache::ReadResult* out) {
+  FileHandle* h = HandleOf(fh);
+  if (h != nullptr && h->kind == FileHandle::Kind::kAsset) {
+    return h->reader->ReadView(offset, size, out);
+  }
+  absl::StatusOr<size_t> n = Read(ino, fh, offset, size, out->scratch);
+  if (!n.ok()) return n.status();
+  out->Add(out->scratch, *n);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Filesystem::Write(Ino /*ino*/, uint64_t fh, uint64_t offset,
                                          const char* data, size_t size) {
   FileHandle* h = HandleOf(fh);

@@ -285,22 +285,34 @@ absl::Status Filesystem::RenamePending(const cache::PendingFile& f, const std::s
     if (absl::Status st = ReleaseReplaced(f); !st.ok()) return st;
     replaces = "";
   }
+  // What a replaced pending file overwrote, this one overwrites now.
+  const bool takes_over = target.kind == Item::Kind::kPending &&
+                          !target.pending.replaces_asset_id.empty() &&
+                          target.pending.replaces_asset_id != target.pending.committed_asset_id;
+  if (takes_over) {
+    replaces = target.pending.replaces_asset_id;
+  } else if (target.kind == Item::Kind::kAsset) {
+    replaces = target.asset_id;
+  }
+  // The rename can fail (the file committed meanwhile, a journal write):
+  // only once it held does a pending target, whose bytes exist only in the
+  // spool, go.
+  if (absl::Status st = spool_->Rename(f.id, new_album_id, new_name, replaces); !st.ok()) {
+    return st;
+  }
   if (target.kind == Item::Kind::kPending) {
     const cache::PendingFile& q = target.pending;
-    if (absl::Status st = spool_->Unlink(q.id); !st.ok()) return st;
-    // What the replaced pending file overwrote, this one overwrites now.
-    if (!q.replaces_asset_id.empty() && q.replaces_asset_id != q.committed_asset_id) {
-      replaces = q.replaces_asset_id;
+    if (absl::Status st = spool_->Unlink(q.id); !st.ok()) {
+      LOG(kWarning, "rename of '%s' onto pending '%s': the replaced file could not be dropped: "
+          "%s", f.name, q.name, st.ToString());
+      return st;
+    }
+    if (takes_over) {
       if (auto it = rebound_.find(q.id); it != rebound_.end()) {
         inodes_.Rebind(PendingIno(q.id), NodeKind::kAsset, it->second);
         rebound_.erase(it);
       }
     }
-  } else if (target.kind == Item::Kind::kAsset) {
-    replaces = target.asset_id;
-  }
-  if (absl::Status st = spool_->Rename(f.id, new_album_id, new_name, replaces); !st.ok()) {
-    return st;
   }
   LOG(kDebug, "renamed pending '%s' (album %s) to '%s' (album %s)%s", f.name, album_id, new_name,
       new_album_id,
@@ -335,14 +347,16 @@ absl::Status Filesystem::MoveAsset(const std::string& asset_id, const std::strin
   }
   const bool already_there = target.kind == Item::Kind::kAsset && target.asset_id == asset_id;
   if (!already_there) {
-    if (target.kind != Item::Kind::kNone) {
-      if (absl::Status st = UnlinkLocked(new_album_id, new_name); !st.ok()) return st;
-    }
+    // The step that can fail comes first: the target (perhaps a pending file
+    // whose bytes exist only in the spool) goes only once the move holds.
     absl::StatusOr<std::vector<immich::BulkIdResult>> added =
         api_->AddToAlbum(new_album_id, {asset_id});
     if (!added.ok()) return added.status();
     if (absl::Status st = CheckAlbumResult(*added, asset_id, false, new_album_id); !st.ok()) {
       return st;
+    }
+    if (target.kind != Item::Kind::kNone) {
+      if (absl::Status st = UnlinkLocked(new_album_id, new_name); !st.ok()) return st;
     }
   }
   absl::StatusOr<std::vector<immich::BulkIdResult>> removed =

@@ -1,79 +1,102 @@
 #include "fs/inode_table.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace immichfs::fs {
+namespace {
 
-InodeTable::InodeTable() {
+NodeKey KeyOf(NodeKind kind, absl::string_view id) { return NodeKey{kind, PackedId::Of(id)}; }
+
+}  // namespace
+
+InodeTable::InodeTable() : homes_(0, HomeHash{this}, HomeEq{this}) {
   absl::MutexLock lock(&mu_);
-  nodes_[kRootIno] = Node{NodeRef{NodeKind::kRoot, ""}, 1};
-  by_key_[Key(NodeKind::kRoot, "")] = kRootIno;
+  nodes_.push_back(Node{1, NodeKey{NodeKind::kRoot, PackedId()}});
+  homes_.insert(kRootIno);
 }
 
-std::string InodeTable::Key(NodeKind kind, absl::string_view id) {
-  return absl::StrCat(static_cast<int>(kind), ":", id);
+std::optional<Ino> InodeTable::LookupLocked(const NodeKey& key) const {
+  if (auto it = homes_.find(key); it != homes_.end()) return *it;
+  if (auto it = extra_.find(key); it != extra_.end()) return Ino{it->second};
+  return std::nullopt;
 }
 
-Ino InodeTable::Get(NodeKind kind, absl::string_view id) {
-  std::string key = Key(kind, id);
+void InodeTable::AliasLocked(const NodeKey& key, Ino ino) {
+  if (!LookupLocked(key)) extra_.emplace(key, ino);
+}
+
+Ino InodeTable::Get(NodeKind kind, absl::string_view id) { return Get(kind, PackedId::Of(id)); }
+
+Ino InodeTable::Get(NodeKind kind, const PackedId& id) {
+  const NodeKey key{kind, id};
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = by_key_.try_emplace(std::move(key), next_);
-  if (inserted) {
-    nodes_[next_] = Node{NodeRef{kind, std::string(id)}, 0};
-    ++next_;
-  }
-  return it->second;
+  if (std::optional<Ino> ino = LookupLocked(key)) return *ino;
+  const Ino ino = kRootIno + nodes_.size();
+  nodes_.push_back(Node{0, key});
+  homes_.insert(ino);  // hashes the home key now in the node
+  return ino;
 }
 
 std::optional<Ino> InodeTable::Find(NodeKind kind, absl::string_view id) const {
+  const NodeKey key = KeyOf(kind, id);
   absl::MutexLock lock(&mu_);
-  auto it = by_key_.find(Key(kind, id));
-  if (it == by_key_.end()) return std::nullopt;
-  return it->second;
+  return LookupLocked(key);
 }
 
 void InodeTable::Alias(NodeKind kind, absl::string_view id, Ino ino) {
+  const NodeKey key = KeyOf(kind, id);
   absl::MutexLock lock(&mu_);
-  by_key_.try_emplace(Key(kind, id), ino);
+  AliasLocked(key, ino);
 }
 
 void InodeTable::Rebind(Ino ino, NodeKind kind, absl::string_view id) {
+  const NodeKey key = KeyOf(kind, id);
   absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  if (it == nodes_.end()) return;
-  it->second.ref = NodeRef{kind, std::string(id)};
-  by_key_.try_emplace(Key(kind, id), ino);
+  if (!KnownLocked(ino)) return;
+  if (nodes_[ino - kRootIno].home == key) {
+    rebound_.erase(ino);
+  } else {
+    rebound_.insert_or_assign(ino, key);
+  }
+  AliasLocked(key, ino);
 }
 
 void InodeTable::Detach(NodeKind kind, absl::string_view id) {
+  const NodeKey key = KeyOf(kind, id);
   absl::MutexLock lock(&mu_);
-  by_key_.erase(Key(kind, id));
+  if (auto it = homes_.find(key); it != homes_.end()) {
+    homes_.erase(it);
+  } else {
+    extra_.erase(key);
+  }
+}
+
+std::optional<NodeKey> InodeTable::ResolveKey(Ino ino) const {
+  absl::MutexLock lock(&mu_);
+  if (!KnownLocked(ino)) return std::nullopt;
+  if (auto it = rebound_.find(ino); it != rebound_.end()) return it->second;
+  return nodes_[ino - kRootIno].home;
 }
 
 std::optional<NodeRef> InodeTable::Resolve(Ino ino) const {
-  absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  if (it == nodes_.end()) return std::nullopt;
-  return it->second.ref;
+  std::optional<NodeKey> key = ResolveKey(ino);
+  if (!key) return std::nullopt;
+  return NodeRef{key->kind, key->id.ToString()};
 }
 
 void InodeTable::AddLookup(Ino ino, uint64_t n) {
   absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  if (it != nodes_.end()) it->second.nlookup += n;
+  if (KnownLocked(ino)) nodes_[ino - kRootIno].nlookup += n;
 }
 
 void InodeTable::Forget(Ino ino, uint64_t n) {
   absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  if (it == nodes_.end()) return;
-  it->second.nlookup = it->second.nlookup > n ? it->second.nlookup - n : 0;
+  if (!KnownLocked(ino)) return;
+  uint64_t& count = nodes_[ino - kRootIno].nlookup;
+  count = count > n ? count - n : 0;
 }
 
 uint64_t InodeTable::LookupCount(Ino ino) const {
   absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  return it == nodes_.end() ? 0 : it->second.nlookup;
+  return KnownLocked(ino) ? nodes_[ino - kRootIno].nlookup : 0;
 }
 
 size_t InodeTable::size() const {

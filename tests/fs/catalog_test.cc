@@ -205,5 +205,57 @@ TEST_F(CatalogTest, OverlongNamesFitNameMaxAndStayDistinct) {
   EXPECT_EQ(albums[0].name, std::string(300, 'L'));
 }
 
+// The packed listing (one sorted vector per album, names in a pool): names
+// stay with their asset when the asset's own name changes, local changes
+// keep the order, and the pool is rebuilt without losing a name.
+TEST_F(CatalogTest, ShownNamesSurviveRenamesDropsAndCompaction) {
+  std::string album = api_.AddAlbum("A");
+  std::string other = api_.AddAlbum("B");
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());
+  AssetRec rec;
+  rec.id = "3f2a9c01-7b1e-4c2d-9e8f-0123456789ab";
+  rec.name = "b.jpg";
+  rec.checksum = "qvTGHdzF6KLavt4PO0gs2a6pQ00=";
+  rec.size = 5;
+  catalog_.PutAssetInAlbum(album, rec);
+  catalog_.PutAssetInAlbum(other, rec, "wanted.jpg");
+  EXPECT_EQ(catalog_.ShownNameOf(album, rec.id), "b.jpg");
+  EXPECT_EQ(catalog_.ShownNameOf(other, rec.id), "wanted.jpg");
+  // The same asset under another name (a duplicate's hand-over): sticky.
+  rec.name = "renamed.jpg";
+  catalog_.PutAssetInAlbum(album, rec);
+  EXPECT_EQ(catalog_.ShownNameOf(album, rec.id), "b.jpg");
+  EXPECT_EQ(catalog_.Asset(rec.id)->name, "renamed.jpg");
+  // Sorted inserts, a namesake tagged.
+  AssetRec a = rec, c = rec;
+  a.id = "00000000-0000-4000-8000-000000000001";
+  a.name = "a.jpg";
+  c.id = "00000000-0000-4000-8000-000000000002";
+  c.name = "b.jpg";
+  catalog_.PutAssetInAlbum(album, c);
+  catalog_.PutAssetInAlbum(album, a);
+  EXPECT_EQ(Shown(album),
+            (std::vector<std::string>{"a.jpg", "b (00000000).jpg", "b.jpg"}));
+  EXPECT_EQ(catalog_.AssetInAlbum(album, "b (00000000).jpg"), c.id);
+  EXPECT_EQ(catalog_.AlbumsHolding(rec.id).size(), 2u);
+  // Many names dropped: the pool is rebuilt, what is left is intact.
+  for (int i = 0; i < 40000; ++i) {
+    AssetRec x = rec;
+    x.id = "id-" + std::to_string(i);
+    x.name = std::string(40, 'x') + std::to_string(i % 2) + ".jpg";
+    catalog_.PutAssetInAlbum(other, x);
+  }
+  for (int i = 0; i < 40000; ++i) catalog_.DropAssetFromAlbum(other, "id-" + std::to_string(i));
+  EXPECT_EQ(Shown(album), (std::vector<std::string>{"a.jpg", "b (00000000).jpg", "b.jpg"}));
+  EXPECT_EQ(Shown(other), (std::vector<std::string>{"wanted.jpg"}));
+  catalog_.DropAssetFromAlbum(album, c.id);
+  EXPECT_EQ(Shown(album), (std::vector<std::string>{"a.jpg", "b.jpg"}));
+  EXPECT_FALSE(catalog_.ShownNameOf(album, c.id).has_value());
+  std::vector<ListedAsset> listed = catalog_.ListAssets(album);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1].id.ToString(), rec.id);
+  EXPECT_EQ(listed[1].attrs.size, 5);
+}
+
 }  // namespace
 }  // namespace immichfs::fs

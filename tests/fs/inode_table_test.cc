@@ -68,5 +68,61 @@ TEST(InodeTableTest, ConcurrentGetsAgree) {
   EXPECT_EQ(t.size(), 501u);  // with the root
 }
 
+// The hand-over protocol of the write path, with UUID ids as Immich gives.
+TEST(InodeTableTest, RebindAliasDetachKeepTheMapSemantics) {
+  const std::string asset = "3f2a9c01-7b1e-4c2d-9e8f-0123456789ab";
+  const std::string other = "0a2a9c01-7b1e-4c2d-9e8f-0123456789ab";
+  InodeTable t;
+  Ino a = t.Get(NodeKind::kAsset, asset);
+  // O_TRUNC of the asset: its inode stands for pending file 12.
+  t.Rebind(a, NodeKind::kPending, "12");
+  EXPECT_EQ(t.Resolve(a)->kind, NodeKind::kPending);
+  EXPECT_EQ(t.Resolve(a)->id, "12");
+  EXPECT_EQ(t.Find(NodeKind::kPending, "12"), a);
+  EXPECT_EQ(t.Find(NodeKind::kAsset, asset), a);  // still listed under the asset
+  // The file commits as a new asset: the inode follows it.
+  t.Rebind(a, NodeKind::kAsset, other);
+  EXPECT_EQ(t.Resolve(a)->id, other);
+  EXPECT_EQ(t.Get(NodeKind::kAsset, other), a);
+  // Rebound home: back to what it was made for.
+  t.Rebind(a, NodeKind::kAsset, asset);
+  EXPECT_EQ(t.Resolve(a)->id, asset);
+  // Detach the home key: the next Get makes a new inode; the old keeps its meaning.
+  t.Detach(NodeKind::kAsset, asset);
+  EXPECT_FALSE(t.Find(NodeKind::kAsset, asset).has_value());
+  Ino fresh = t.Get(NodeKind::kAsset, asset);
+  EXPECT_NE(fresh, a);
+  EXPECT_EQ(t.Resolve(a)->id, asset);
+  EXPECT_EQ(t.Find(NodeKind::kAsset, other), a);
+  // Detach an alias.
+  t.Detach(NodeKind::kAsset, other);
+  EXPECT_FALSE(t.Find(NodeKind::kAsset, other).has_value());
+  EXPECT_NE(t.Get(NodeKind::kAsset, other), a);
+  // Alias never takes over a key that is mapped.
+  t.Alias(NodeKind::kAsset, asset, a);
+  EXPECT_EQ(t.Find(NodeKind::kAsset, asset), fresh);
+  // Unknown inodes.
+  EXPECT_FALSE(t.Resolve(0).has_value());
+  t.Rebind(12345, NodeKind::kAsset, asset);
+  EXPECT_EQ(t.LookupCount(12345), 0u);
+}
+
+TEST(InodeTableTest, ManyInodesStayDistinctAndResolve) {
+  InodeTable t;
+  std::vector<Ino> inos;
+  for (int i = 0; i < 50000; ++i) {
+    char id[37];
+    snprintf(id, sizeof(id), "%08x-0000-4000-8000-000000000000", i);
+    inos.push_back(t.Get(NodeKind::kAsset, id));
+  }
+  EXPECT_EQ(std::set<Ino>(inos.begin(), inos.end()).size(), inos.size());
+  for (int i = 0; i < 50000; i += 997) {
+    char id[37];
+    snprintf(id, sizeof(id), "%08x-0000-4000-8000-000000000000", i);
+    EXPECT_EQ(t.Find(NodeKind::kAsset, id), inos[i]);
+    EXPECT_EQ(t.Resolve(inos[i])->id, id);
+  }
+}
+
 }  // namespace
 }  // namespace immichfs::fs
