@@ -191,9 +191,12 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<cache::Spool>> spool =
       cache::Spool::Open(spool_options, api->get(), spool_callbacks);
   if (!spool.ok()) {
+    // FailedPrecondition: another mount holds the spool; its message says what to do.
+    const char* hint = absl::IsFailedPrecondition(spool.status())
+                           ? ""
+                           : "; give a writable -o cache_dir=DIR";
     return Fail(config::kExitInternal, absl::StrCat("write-back spool in ", spool_options.dir,
-                                                    ": ", spool.status().message(),
-                                                    "; give a writable -o cache_dir=DIR"));
+                                                    ": ", spool.status().message(), hint));
   }
 
   fuse_ll::SessionOptions session_options;
