@@ -1,0 +1,177 @@
+// The spool's per-file mechanics shared by the file operations (spool.cc)
+// and the workers (spool_worker.cc): finding entries, making data and journal
+// durable, and keeping an upload's bytes apart from later writes.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "cache/spool.h"
+#include "cache/spool_internal.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace immichfs::cache {
+
+absl::StatusOr<Spool::Impl::EntryPtr> Spool::Impl::Find(PendingId id, bool allow_unlinked) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->gone ||
+      (it->second->unlinked && !allow_unlinked)) {
+    return absl::NotFoundError(absl::StrCat("no pending file with spool id ", id));
+  }
+  return it->second;
+}
+
+std::string Spool::Impl::Describe(const Entry& e) const {
+  return absl::StrCat("'", e.rec.name, "' in album ", e.rec.album_id, " (spool id ", e.rec.id,
+                      ")");
+}
+
+PendingFile Spool::Impl::ToPendingFile(const Entry& e) const {
+  PendingFile f;
+  f.id = e.rec.id;
+  f.album_id = e.rec.album_id;
+  f.name = e.rec.name;
+  f.size = e.rec.size;
+  f.mtime = e.rec.mtime;
+  f.replaces_asset_id = e.rec.replaces_asset_id;
+  f.state = e.state;
+  f.attempts = e.rec.attempts;
+  f.last_error = e.last_error;
+  if (e.committed) f.committed_asset_id = e.committed->asset_id;
+  return f;
+}
+
+void Spool::Impl::Schedule(Entry& e, absl::Duration delay) {
+  if (e.state == PendingFile::State::kCommitting) return;  // its worker decides
+  if (e.handles > 0) {
+    e.state = PendingFile::State::kOpen;
+    return;
+  }
+  e.state = PendingFile::State::kSettling;
+  e.due = absl::Now() + delay;
+  cv_.SignalAll();
+}
+
+ssize_t Spool::Impl::PWrite(int fd, const char* data, size_t size, off_t offset) const {
+  if (options_.pwrite_for_test) return options_.pwrite_for_test(fd, data, size, offset);
+  return ::pwrite(fd, data, size, offset);
+}
+
+absl::Status Spool::Impl::MakeDurable(Entry& e) {
+  if (!e.io_error.ok()) return e.io_error;
+  if (e.data_dirty) {
+    const int rc = options_.fdatasync_for_test ? options_.fdatasync_for_test(e.fd.get())
+                                               : ::fdatasync(e.fd.get());
+    if (rc != 0) {
+      const int err = errno;
+      absl::MutexLock l(&mu_);
+      // The kernel reports a writeback error once: remember it, or a later
+      // fdatasync returns 0 and bytes that never reached the disk commit.
+      e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
+      return e.io_error;
+    }
+    e.data_dirty = false;
+  }
+  JournalRecord record;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.unlinked) return absl::OkStatus();
+    if (e.rec.sha1_hex.empty() && e.hash_ok && e.hashed_upto == e.rec.size) {
+      e.rec.sha1_hex = ToHex(e.hasher->Final());
+      e.hash_ok = false;  // Final() consumed the state; later appends rehash at commit
+    }
+    if (e.durable_generation == e.generation && e.disk_state == JournalRecord::State::kPending) {
+      return absl::OkStatus();
+    }
+    record = e.rec;
+    generation = e.generation;
+  }
+  record.state = JournalRecord::State::kPending;
+  if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) return st;
+  e.disk_state = JournalRecord::State::kPending;
+  absl::MutexLock l(&mu_);
+  e.durable_generation = std::max(e.durable_generation, generation);
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::BeginDataChange(Entry& e) {
+  bool unlinked;
+  JournalRecord record;
+  {
+    absl::MutexLock l(&mu_);
+    unlinked = e.unlinked;
+    record = e.rec;
+  }
+  if (unlinked) {
+    // Nobody will commit these bytes, but a commit in flight may still be
+    // uploading the old ones from the same inode: copy away from it.
+    return e.upload_linked ? BreakUploadLink(e, /*unlinked=*/true) : absl::OkStatus();
+  }
+  if (e.disk_state == JournalRecord::State::kPending) {
+    // A crash from here until the next Release() leaves bytes nobody
+    // confirmed: the record says so, and recovery sends them to failed/.
+    record.state = JournalRecord::State::kWriting;
+    if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) return st;
+    e.disk_state = JournalRecord::State::kWriting;
+  }
+  return e.upload_linked ? BreakUploadLink(e, /*unlinked=*/false) : absl::OkStatus();
+}
+
+absl::Status Spool::Impl::BreakUploadLink(Entry& e, bool unlinked) {
+  // An upload reads <id>.upload, the same inode as fd. Give the writer a
+  // copy as the new <id>.data, so the upload's bytes stay as they were.
+  PendingId id;
+  {
+    absl::MutexLock l(&mu_);
+    id = e.rec.id;
+  }
+  std::string tmp = journal_.TempPath(id, "data");
+  UniqueFd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out.valid()) return ErrnoFromSyscall(errno, absl::StrCat("create ", tmp));
+  struct stat st;
+  if (::fstat(e.fd.get(), &st) != 0) return ErrnoFromSyscall(errno, "fstat " + tmp);
+  off_t in_off = 0, out_off = 0;
+  while (in_off < st.st_size) {
+    ssize_t n = ::copy_file_range(e.fd.get(), &in_off, out.get(), &out_off,
+                                  static_cast<size_t>(st.st_size - in_off), 0);
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      ::unlink(tmp.c_str());
+      return ErrnoFromSyscall(err, absl::StrCat("copy spool file to ", tmp));
+    }
+  }
+  if (unlinked) {
+    // Its names are gone from the spool: the copy lives on through fd only
+    // (a <id>.data would be an orphan at the next start).
+    ::unlink(tmp.c_str());
+    e.fd = std::move(out);
+    e.upload_linked = false;
+    return absl::OkStatus();
+  }
+  if (::rename(tmp.c_str(), journal_.DataPath(id).c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoFromSyscall(err, absl::StrCat("rename ", tmp));
+  }
+  e.fd = std::move(out);
+  e.upload_linked = false;
+  e.data_dirty = true;  // the copy is synced (and the rename) by MakeDurable
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::PersistClosed(Entry& e) {
+  absl::Status st = MakeDurable(e);
+  absl::MutexLock l(&mu_);
+  Schedule(e, options_.settle);
+  return st;
+}
+
+}  // namespace immichfs::cache
