@@ -247,7 +247,9 @@ TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
     ReadAll(*h, assets_["e" + std::to_string(i)]);
     EXPECT_LE(cache_->bytes_used(), 4 * kMiB);
   }
-  // e0 was evicted: reading it again downloads again, and correctly.
+  // Cache writes are queued (block_cache.h PutAsync); once they are on disk,
+  // e0 has been evicted: reading it again downloads again, and correctly.
+  cache_->Flush();
   int before = api_.requests();
   auto h = Open("e0");
   ReadAll(*h, assets_["e0"]);
