@@ -1,7 +1,11 @@
 #include "fs/catalog.h"
 
 #include <algorithm>
+#include <atomic>
+#include <system_error>
+#include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "fs/memory.h"
@@ -11,6 +15,11 @@ namespace immichfs::fs {
 namespace {
 
 constexpr int kPageSize = 1000;
+// Pages of one album asked for at once. Four keeps a 2-core server busy
+// without crowding out other clients; each costs a pooled connection.
+constexpr int kParallelPages = 4;
+// An assetCount beyond this many pages is not trusted for the parallel part.
+constexpr int64_t kMaxPages = 10000;
 // Listings at least this big free enough to give back (memory.h).
 constexpr size_t kTrimAfter = 2000;
 
@@ -132,43 +141,106 @@ bool Catalog::FreshLocked(const AlbumState& album) const {
   return !album.incomplete || clock_() - album.listed_at < ttl_;
 }
 
-absl::Status Catalog::FetchListing(const std::string& album_id) {
-  // Each page goes into the asset table as it arrives, so what is held
-  // meanwhile is one page and 4 bytes per asset, not the whole album twice.
-  // A failed page leaves the listing as it was (assets already stored only
-  // got fresher attributes).
-  std::vector<Index> listed;
-  bool incomplete = false;
-  for (int page = 1;;) {
-    absl::StatusOr<immich::AssetPage> p = api_->SearchAlbumAssets(album_id, page, kPageSize);
-    if (!p.ok()) return p.status();
-    std::vector<AssetRec> recs;
-    recs.reserve(p->assets.size());
-    for (const immich::Asset& a : p->assets) {
-      // The video half of a live photo is hidden in Immich; show the still only.
-      if (a.visibility == "hidden" || a.is_trashed) continue;
-      if (a.size < 0) {
-        // Listings carry exifInfo.fileSizeInByte; if a fresh upload lacks it,
-        // ask for the asset itself rather than guess a size.
-        absl::StatusOr<immich::Asset> full = api_->GetAsset(a.id);
-        if (!full.ok() || full->size < 0) {
-          LOG(kWarning, "asset %s ('%s') in album %s has no size yet; hidden until Immich "
-              "knows it", a.id, a.original_file_name, album_id);
-          incomplete = true;
-          continue;
-        }
-        recs.push_back(ToRec(*full));
+Catalog::Page Catalog::FetchPage(const std::string& album_id, int page) {
+  Page out;
+  absl::StatusOr<immich::AssetPage> p = api_->SearchAlbumAssets(album_id, page, kPageSize);
+  if (!p.ok()) {
+    out.status = p.status();
+    return out;
+  }
+  std::vector<AssetRec> recs;
+  recs.reserve(p->assets.size());
+  for (const immich::Asset& a : p->assets) {
+    // The video half of a live photo is hidden in Immich; show the still only.
+    if (a.visibility == "hidden" || a.is_trashed) continue;
+    if (a.size < 0) {
+      // Listings carry exifInfo.fileSizeInByte; if a fresh upload lacks it,
+      // ask for the asset itself rather than guess a size.
+      absl::StatusOr<immich::Asset> full = api_->GetAsset(a.id);
+      if (!full.ok() || full->size < 0) {
+        LOG(kWarning, "asset %s ('%s') in album %s has no size yet; hidden until Immich "
+            "knows it", a.id, a.original_file_name, album_id);
+        out.incomplete = true;
         continue;
       }
-      recs.push_back(ToRec(a));
+      recs.push_back(ToRec(*full));
+      continue;
     }
-    if (page == 1 && p->total > 0) listed.reserve(static_cast<size_t>(p->total));
-    {
-      absl::MutexLock lock(&mu_);
-      for (const AssetRec& r : recs) listed.push_back(PutAssetLocked(r));
+    recs.push_back(ToRec(a));
+  }
+  out.next_page = p->next_page;
+  out.listed.reserve(recs.size());
+  absl::MutexLock lock(&mu_);
+  for (const AssetRec& r : recs) out.listed.push_back(PutAssetLocked(r));
+  return out;
+}
+
+absl::Status Catalog::FetchListing(const std::string& album_id) {
+  // Each page goes into the asset table as it arrives, so what is held
+  // meanwhile is a few pages and 4 bytes per asset, not the whole album twice.
+  // A failed page leaves the listing as it was (assets already stored only
+  // got fresher attributes).
+  //
+  // The album's assetCount (from GET /api/albums) says how many pages there
+  // are, so those are asked for at once, kParallelPages at a time: each page
+  // costs the server a few ms before its first byte, and paging 20 000 assets
+  // one page after the other spent most of its time waiting for that. Pages
+  // past the expected ones (the album grew meanwhile) follow nextPage.
+  int expected = 1;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = albums_.find(album_id);
+    if (it != albums_.end() && it->second.view.asset_count > kPageSize) {
+      expected = static_cast<int>(
+          std::min<int64_t>((it->second.view.asset_count + kPageSize - 1) / kPageSize, kMaxPages));
     }
-    if (!p->next_page) break;
-    page = *p->next_page;
+  }
+  std::vector<Page> pages(static_cast<size_t>(expected));
+  std::atomic<int> next{0};
+  auto worker = [&] {
+    for (int i; (i = next.fetch_add(1)) < expected;) {
+      pages[static_cast<size_t>(i)] = FetchPage(album_id, i + 1);
+      if (!pages[static_cast<size_t>(i)].status.ok()) next.store(expected);  // give up early
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int i = 1; i < std::min(expected, kParallelPages); ++i) {
+    try {
+      helpers.emplace_back(worker);
+    } catch (const std::system_error& e) {
+      LOG(kDebug, "listing album %s: one thread fewer (%s)", album_id, e.what());
+      break;
+    }
+  }
+  worker();
+  for (std::thread& t : helpers) t.join();
+  for (const Page& p : pages) {
+    if (!p.status.ok()) return p.status;
+  }
+  // The album grew since assetCount was read: the rest, one page after another.
+  for (std::optional<int> more = pages.back().next_page; more;) {
+    pages.push_back(FetchPage(album_id, *more));
+    if (!pages.back().status.ok()) return pages.back().status;
+    more = pages.back().next_page;
+  }
+
+  // Pages asked for at different moments can overlap when the album changed
+  // in between: each asset once.
+  std::vector<Index> listed;
+  bool incomplete = false;
+  {
+    size_t total = 0;
+    for (const Page& p : pages) total += p.listed.size();
+    listed.reserve(total);
+    absl::flat_hash_set<Index> seen;
+    if (pages.size() > 1) seen.reserve(total);
+    for (Page& p : pages) {
+      incomplete = incomplete || p.incomplete;
+      for (Index i : p.listed) {
+        if (pages.size() == 1 || seen.insert(i).second) listed.push_back(i);
+      }
+      p.listed = {};
+    }
   }
 
   const size_t count = listed.size();

@@ -131,8 +131,17 @@ class Catalog {
   static std::string FreeName(absl::string_view name, absl::FunctionRef<std::string()> id,
                               absl::FunctionRef<bool(absl::string_view)> taken);
 
+  // One page of an album's listing, its assets already in the table.
+  struct Page {
+    absl::Status status;
+    std::vector<Index> listed;
+    std::optional<int> next_page;
+    bool incomplete = false;  // some assets hidden: size not known yet
+  };
+
   // catalog.cc
   absl::Status FetchListing(const std::string& album_id);
+  Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NameAlbumsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // catalog_listing.cc

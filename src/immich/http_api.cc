@@ -275,7 +275,7 @@ absl::StatusOr<AssetPage> HttpImmichApi::SearchAlbumAssets(const std::string& al
   absl::StatusOr<HttpResponse> r = http_->Call(Request(
       "POST", "/search/metadata", what, json::SearchAlbumAssetsBody(album_id, page, size)));
   if (!r.ok()) return r.status();
-  return Named(json::ParseSearchPage(r->body), what);
+  return Named(json::ParseSearchPageInPlace(std::move(r->body)), what);
 }
 
 absl::StatusOr<std::vector<Asset>> HttpImmichApi::SearchByChecksum(const std::string& checksum_b64) {

@@ -113,6 +113,15 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
             ex->what, ": the answer is larger than ", kMaxJsonBody >> 20, " MiB"));
         return 0;
       }
+      if (ex->body.empty()) {
+        // One allocation for the whole answer when its length is announced:
+        // growing a 1 MB page by doubling copied it several times over.
+        curl_off_t length = -1;
+        curl_easy_getinfo(ex->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (length > 0 && static_cast<uint64_t>(length) <= kMaxJsonBody) {
+          ex->body.reserve(static_cast<size_t>(length));
+        }
+      }
       ex->body.append(data, n);
     } else if (ex->body.size() < kMaxErrorBody) {
       ex->body.append(data, std::min(n, kMaxErrorBody - ex->body.size()));

@@ -20,15 +20,19 @@ absl::Status Malformed(absl::string_view detail) {
   return absl::InternalError(absl::StrCat("malformed answer from the server: ", detail));
 }
 
-absl::Status Parse(absl::string_view body, Document* doc) {
-  doc->Parse(body.data(), body.size());
-  if (doc->HasParseError()) {
+absl::Status ParseResult(const Document& doc) {
+  if (doc.HasParseError()) {
     // Usually an HTML page from a reverse proxy or a web server that is not Immich.
     return absl::InternalError(absl::StrCat(
-        "the answer is not JSON (", rapidjson::GetParseError_En(doc->GetParseError()),
-        " at byte ", doc->GetErrorOffset(), "); does url point at the Immich server?"));
+        "the answer is not JSON (", rapidjson::GetParseError_En(doc.GetParseError()),
+        " at byte ", doc.GetErrorOffset(), "); does url point at the Immich server?"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Parse(absl::string_view body, Document* doc) {
+  doc->Parse(body.data(), body.size());
+  return ParseResult(*doc);
 }
 
 // The member `key` of `obj`, or nullptr when obj is not an object or the
@@ -241,8 +245,14 @@ absl::StatusOr<Asset> ParseAsset(absl::string_view body) {
 }
 
 absl::StatusOr<AssetPage> ParseSearchPage(absl::string_view body) {
+  return ParseSearchPageInPlace(std::string(body));
+}
+
+absl::StatusOr<AssetPage> ParseSearchPageInPlace(std::string&& body) {
+  // In situ: the document's strings point into `body`, which outlives it.
   Document doc;
-  if (absl::Status s = Parse(body, &doc); !s.ok()) return s;
+  doc.ParseInsitu(body.data());
+  if (absl::Status s = ParseResult(doc); !s.ok()) return s;
   const Value* assets = Field(doc, "assets");
   if (assets == nullptr || !assets->IsObject()) return Malformed("search answer has no object 'assets'");
   const Value* items = Field(*assets, "items");

@@ -31,6 +31,9 @@ absl::StatusOr<std::vector<Album>> ParseAlbumList(absl::string_view body);
 absl::StatusOr<Asset> ParseAsset(absl::string_view body);
 // POST /api/search/metadata: {"assets": {"items": [...], "nextPage": "2"|null, "total"}}.
 absl::StatusOr<AssetPage> ParseSearchPage(absl::string_view body);
+// The same, parsing `body` in place (it is overwritten): a 1000-asset page is
+// ~1 MB of JSON, and not copying its strings matters when listing big albums.
+absl::StatusOr<AssetPage> ParseSearchPageInPlace(std::string&& body);
 absl::StatusOr<std::vector<BulkCheckResult>> ParseBulkCheck(absl::string_view body);
 // POST /api/assets: `http_status` 201 is a new asset, 200 a duplicate (the
 // "status" field says the same; either one is enough).

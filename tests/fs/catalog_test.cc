@@ -1,5 +1,7 @@
 #include "fs/catalog.h"
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,6 +169,56 @@ TEST_F(CatalogTest, PagesThroughALargeAlbum) {
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
   EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
+}
+
+TEST_F(CatalogTest, PagesOfALargeAlbumAreAskedForConcurrently) {
+  std::string album = api_.AddAlbum("Big");
+  for (int i = 0; i < 4000; ++i) {
+    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  std::atomic<int> in_flight{0}, most{0};
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kSearchAlbumAssets) return;
+    int now = ++in_flight;
+    for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    --in_flight;
+  });
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  api_.SetCallHook(nullptr);
+  EXPECT_GT(most.load(), 1);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 4);
+  EXPECT_EQ(catalog_.Listing(album).size(), 4000u);
+}
+
+TEST_F(CatalogTest, AnAlbumThatGrewPastItsAssetCountIsListedWhole) {
+  std::string album = api_.AddAlbum("Big");
+  for (int i = 0; i < 1500; ++i) {
+    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());  // assetCount 1500: two pages expected
+  for (int i = 1500; i < 3200; ++i) {
+    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 4);
+  EXPECT_EQ(catalog_.Listing(album).size(), 3200u);
+}
+
+TEST_F(CatalogTest, AFailedPageFailsTheListingAndKeepsTheOldOne) {
+  std::string album = api_.AddAlbum("Big");
+  for (int i = 0; i < 2500; ++i) {
+    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+  }
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  api_.AddAsset("new.jpg", "new", {album});
+  now_ += absl::Seconds(11);
+  api_.FailNext(Method::kSearchAlbumAssets, absl::UnavailableError("down"));
+  EXPECT_FALSE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(catalog_.Listing(album).size(), 2501u);
 }
 
 TEST_F(CatalogTest, ConcurrentReadersOfAColdAlbumPageItOnce) {
