@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "cache/album_store.h"
 #include "cache/block_cache.h"
 #include "cache/read_path.h"
 #include "cache/spool.h"
@@ -215,6 +216,9 @@ int Main(int argc, char** argv) {
 
   cache::ReadPath reads(api->get(), blocks->get(), cache::ReadPathOptions{});
 
+  // Saved per server and user, for a later start while Immich is down.
+  cache::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
+                                absl::StrCat(c.server_url, "\n", c.api_key));
   fs::FsOptions fs_options;
   fs_options.uid = c.uid;
   fs_options.gid = c.gid;
@@ -226,6 +230,7 @@ int Main(int argc, char** argv) {
   filesystem.SetSpool(spool->get());
   filesystem.SetNotifier((*session)->notifier());
   filesystem.SetServerVersion(server_version);
+  filesystem.SetAlbumStore(&album_store);
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }

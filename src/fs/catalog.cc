@@ -61,10 +61,35 @@ absl::Status Catalog::RefreshRoot(bool force) {
     if (root_known_) root_checked_ = clock_();
     return albums.status();
   }
+  {
+    absl::MutexLock lock(&mu_);
+    ApplyAlbumListLocked(*albums);
+    root_checked_ = clock_();
+  }
+  if (store_ != nullptr) {
+    if (absl::Status s = store_->Save(*albums); !s.ok()) {
+      LOG(kWarning, "saving the album list for offline starts: %s", s.ToString());
+    }
+  }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<size_t> Catalog::LoadStoredAlbums() {
+  if (store_ == nullptr) return absl::NotFoundError("no album store");
+  absl::StatusOr<std::vector<immich::Album>> albums = store_->Load();
+  if (!albums.ok()) return albums.status();
+  absl::MutexLock fetch(&fetch_mu_);
   absl::MutexLock lock(&mu_);
+  if (root_known_) return albums_.size();  // Immich answered meanwhile: that list wins
+  ApplyAlbumListLocked(*albums);
+  // Known, but stale: the next access asks Immich first.
+  root_checked_ = absl::InfinitePast();
+  return albums_.size();
+}
+
+void Catalog::ApplyAlbumListLocked(const std::vector<immich::Album>& albums) {
   absl::flat_hash_map<std::string, AlbumState> next;
-  for (const immich::Album& a : *albums) {
+  for (const immich::Album& a : albums) {
     AlbumState st;
     auto old = albums_.find(a.id);
     if (old != albums_.end()) st = std::move(old->second);
@@ -85,9 +110,7 @@ absl::Status Catalog::RefreshRoot(bool force) {
   }
   albums_ = std::move(next);
   NameAlbumsLocked();
-  root_checked_ = clock_();
   root_known_ = true;
-  return absl::OkStatus();
 }
 
 void Catalog::NameAlbumsLocked() {

@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cache/album_store.h"
 #include "fs/asset_table.h"
 #include "fs/packed_id.h"
 #include "immich/api.h"
@@ -106,6 +107,14 @@ class Catalog {
 
   static AssetRec ToRec(const immich::Asset& a);
 
+  // Where the album list is saved after each change (for offline starts);
+  // set before use, must outlive the catalog. Optional.
+  void SetAlbumStore(cache::AlbumStore* store) { store_ = store; }
+  // Immich cannot be reached at start: shows the saved album list (if there
+  // is one for this server and user) until Immich answers. Returns how many
+  // albums are known; does nothing once Immich has answered.
+  absl::StatusOr<size_t> LoadStoredAlbums();
+
  private:
   using Index = AssetTable::Index;
   // An asset in a listing. shown: a string in assets_'s pool owned by this
@@ -144,6 +153,9 @@ class Catalog {
   Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NameAlbumsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces the album list (keeping listings of unchanged albums).
+  void ApplyAlbumListLocked(const std::vector<immich::Album>& albums)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // catalog_listing.cc
   void AssignNamesLocked(AlbumState& album, std::vector<Index> assets)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -165,6 +177,7 @@ class Catalog {
   void CompactNamesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   immich::ImmichApi* const api_;
+  cache::AlbumStore* store_ = nullptr;
   const absl::Duration ttl_;
   const Clock clock_;
 

@@ -46,7 +46,20 @@ Filesystem::Filesystem(immich::ImmichApi* api, cache::ReadPath* reads, FsOptions
 
 Filesystem::~Filesystem() = default;
 
-absl::Status Filesystem::Prime() { return catalog_.RefreshRoot(/*force=*/true); }
+absl::Status Filesystem::Prime() {
+  absl::Status fresh = catalog_.RefreshRoot(/*force=*/true);
+  if (!fresh.ok() && options_.offline_start) {
+    absl::StatusOr<size_t> known = catalog_.LoadStoredAlbums();
+    if (known.ok()) {
+      LOG(kWarning, "showing the %d albums saved by an earlier mount until Immich answers; "
+          "files copied into them wait in the spool", *known);
+    } else {
+      LOG(kWarning, "no saved album list (%s): the root stays empty until Immich answers",
+          known.status().message());
+    }
+  }
+  return fresh;
+}
 
 void Filesystem::SetServerVersion(std::string version) {
   absl::MutexLock lock(&info_mu_);

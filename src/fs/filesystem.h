@@ -106,6 +106,8 @@ class Filesystem {
   void SetSpool(cache::Spool* spool) { spool_ = spool; }
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
+  // Saves the album list for offline starts (catalog.h); optional.
+  void SetAlbumStore(cache::AlbumStore* store) { catalog_.SetAlbumStore(store); }
 
   // Loads the album list once; failures are reported but not fatal (an
   // offline start shows what is known and retries on access).

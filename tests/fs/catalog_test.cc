@@ -1,6 +1,9 @@
 #include "fs/catalog.h"
 
+#include <stdlib.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -219,6 +222,33 @@ TEST_F(CatalogTest, AFailedPageFailsTheListingAndKeepsTheOldOne) {
   EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(catalog_.Listing(album).size(), 2501u);
+}
+
+TEST_F(CatalogTest, TheSavedAlbumListServesAnOfflineStartUntilImmichAnswers) {
+  char tmpl[] = "/tmp/catalog_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/albums";
+  std::string kept = api_.AddAlbum("Kept");
+  {
+    cache::AlbumStore store(path, "owner");
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetAlbumStore(&store);
+    ASSERT_TRUE(first.RefreshRoot().ok());
+  }
+  cache::AlbumStore store(path, "owner");
+  Catalog offline(&api_, absl::Seconds(10), [this] { return now_; });
+  offline.SetAlbumStore(&store);
+  api_.SetDown(true);
+  EXPECT_FALSE(offline.RefreshRoot(/*force=*/true).ok());
+  ASSERT_EQ(offline.LoadStoredAlbums().value_or(0), 1u);
+  EXPECT_EQ(offline.AlbumByShown("Kept")->id, kept);
+  // Immich is back: the next look asks it at once, and its list wins.
+  api_.SetDown(false);
+  std::string added = api_.AddAlbum("Added");
+  ASSERT_TRUE(offline.RefreshRoot().ok());
+  EXPECT_EQ(offline.AlbumByShown("Added")->id, added);
+  EXPECT_EQ(offline.LoadStoredAlbums().value_or(0), 2u);  // no effect once Immich answered
+  std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
 }
 
 TEST_F(CatalogTest, ConcurrentReadersOfAColdAlbumPageItOnce) {

@@ -353,3 +353,36 @@ def test_offline_start_with_server_down(fake, mounted):
     wait_in_album(fake, "D offline", "o.jpg", data, timeout=120)
     wait_idle(mnt)
     assert "D offline new" not in [a["name"] for a in fake.state()["albums"]]
+
+
+@pytest.mark.limit(180)
+def test_offline_start_shows_the_saved_albums_and_takes_files(fake, mounted):
+    fake.seed_album("D saved list")
+    m = mounted(fake, options=[SETTLE])
+    assert "D saved list" in os.listdir(m.mountpoint)   # Immich answered: the list is saved
+    m.stop()
+    data = unique_bytes(20_000, "saved-list")
+    fake.stop()
+    try:
+        m2 = mounted.again(m, options=[SETTLE, "offline_start"])
+        assert "D saved list" in os.listdir(m2.mountpoint)
+        write_file(P(m2.mountpoint, "D saved list", "while-down.jpg"), data)
+        assert "while-down.jpg" in os.listdir(P(m2.mountpoint, "D saved list"))
+        assert pending_count(m2.mountpoint) == 1
+    finally:
+        fake.start()
+    wait_in_album(fake, "D saved list", "while-down.jpg", data, timeout=120)
+    wait_idle(m2.mountpoint)
+
+
+def test_saved_albums_are_not_shown_to_another_key(fake, mounted):
+    fake.seed_album("D not yours")
+    m = mounted(fake, options=[SETTLE])
+    assert "D not yours" in os.listdir(m.mountpoint)
+    m.stop()
+    fake.stop()
+    try:
+        other = mounted(fake, options=["offline_start"], key="another-key", cache=m.cache_dir)
+        assert os.listdir(other.mountpoint) == []
+    finally:
+        fake.start()

@@ -1,0 +1,30 @@
+// Small text files the cache keeps (the spool journal, failed/ reasons, the
+// saved album list): escaping that keeps them line-based and readable, and
+// whole-file reads and atomic replacement.
+#ifndef IMMICHFS_CACHE_TEXT_FILE_H_
+#define IMMICHFS_CACHE_TEXT_FILE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace immichfs::cache {
+
+// Percent-escapes '%', control characters and DEL; everything else (spaces,
+// UTF-8) stays readable. Unescape is its inverse (nullopt: malformed).
+std::string Escape(absl::string_view in);
+std::optional<std::string> Unescape(absl::string_view in);
+
+// Writes `text` to `path` through the temp file `tmp` and a rename; with
+// `sync`, the file and its directory `dir` are durable on return.
+absl::Status WriteFileAtomically(const std::string& dir, const std::string& path,
+                                 const std::string& tmp, absl::string_view text, bool sync);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace immichfs::cache
+
+#endif  // IMMICHFS_CACHE_TEXT_FILE_H_
