@@ -73,7 +73,7 @@ struct StreamParams {
   uint64_t end = 0;    // exclusive; asset.size means an open-ended request
   uint64_t block_size = 1 << 20;
   uint64_t window = 256 << 10;
-  uint64_t max_window = 64ull << 20;
+  uint64_t max_window = 16ull << 20;
   absl::Duration idle_timeout = absl::Seconds(30);
 };
 

@@ -11,6 +11,10 @@
 //    static initializer in memory.cc: arenas are made when threads first
 //    allocate, and main() starts the cache's threads before the Filesystem
 //    exists. Small allocations stay lock-free in glibc's per-thread tcache.
+//  - Also there: M_MMAP_THRESHOLD 4 MiB and M_TRIM_THRESHOLD 64 MiB, so the
+//    1 MiB read-stream blocks and ~1 MB listing pages reuse heap pages
+//    instead of being mmapped and page-faulted in afresh each time (that was
+//    ~9% of the daemon's CPU on a sequential read; the faults fell 90%).
 //  - ReturnFreedMemory() (malloc_trim(0), about a millisecond) is called after
 //    a burst: a big album paged, a big listing snapshot released.
 #ifndef IMMICHFS_FS_MEMORY_H_

@@ -116,7 +116,7 @@ TEST_F(ReadPathTest, SequentialReadUsesOneStreamingRequest) {
     ASSERT_GE(api_.log().size(), static_cast<size_t>(before + 2));
     EXPECT_EQ(api_.log()[before].length, std::optional<uint64_t>(kChunk));
     EXPECT_FALSE(api_.log()[before + 1].length.has_value());
-    EXPECT_EQ(h->ReadaheadWindow(), 64 * kMiB);            // grew to the cap
+    EXPECT_EQ(h->ReadaheadWindow(), ReadPathOptions{}.max_readahead);  // grew to the cap
   }
 }
 
