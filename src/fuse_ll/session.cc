@@ -1,9 +1,16 @@
 #include "fuse_ll/session.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "fuse_ll/ops.h"
@@ -36,6 +43,55 @@ class Notifier final : public fs::KernelNotifier {
  private:
   fuse_session** se_;
 };
+
+// How /proc/self/mountinfo writes a path: space, tab, newline and backslash
+// as octal escapes.
+std::string MountinfoEscaped(absl::string_view path) {
+  std::string out;
+  for (char c : path) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\\') {
+      absl::StrAppend(&out, "\\", static_cast<int>((c >> 6) & 7), static_cast<int>((c >> 3) & 7),
+                      static_cast<int>(c & 7));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The kernel reads ahead of a FUSE file by the mount's bdi read_ahead_kb,
+// 128 KiB by default, and the INIT answer can only lower it: so a sequential
+// reader's requests arrive 128 KiB at a time although max_read is 1 MiB.
+// Raising it to `kb` made the bench's cold 1 GiB read ~20% faster (fewer
+// round trips through the kernel). Needs root (sysfs); otherwise it stays.
+void RaiseReadahead(const std::string& mountpoint, unsigned kb) {
+  char resolved[PATH_MAX];
+  if (::realpath(mountpoint.c_str(), resolved) == nullptr) return;
+  const std::string want = MountinfoEscaped(resolved);
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line, device;
+  while (std::getline(info, line)) {
+    // "<id> <parent> <major:minor> <root> <mount point> <options> ... - <type> ..."
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f.size() > 4 && f[4] == want && absl::StrContains(line, " - fuse.immichfs ")) {
+      device = std::string(f[2]);  // the last one wins: the newest mount there
+    }
+  }
+  if (device.empty()) {
+    LOG(kDebug, "kernel read-ahead: mount %s not found in mountinfo", resolved);
+    return;
+  }
+  const std::string path = absl::StrCat("/sys/class/bdi/", device, "/read_ahead_kb");
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  std::string value = absl::StrCat(kb, "\n");
+  if (fd < 0 || ::write(fd, value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    LOG(kInfo, "kernel read-ahead stays at its default (%s: %s); only root can raise it",
+        path, std::strerror(errno));
+  } else {
+    LOG(kDebug, "kernel read-ahead of %s raised to %d KiB", resolved, kb);
+  }
+  if (fd >= 0) ::close(fd);
+}
 
 }  // namespace
 
@@ -93,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Mount(const SessionOptions& op
                      " (is it already mounted, or is /dev/fuse missing? see the message above)"));
   }
   impl.mounted = true;
+  RaiseReadahead(options.mountpoint, static_cast<unsigned>(impl.ctx.max_io >> 10));
   return session;
 }
 

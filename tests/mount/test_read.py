@@ -186,3 +186,14 @@ def test_second_read_comes_from_cache(mnt, fake_module, lib):
     total = fake_module.stats()["download_bytes"]
     print("file %d bytes: first read downloaded %d, both %d" % (a["size"], first, total))
     assert total < 1.5 * a["size"], "two reads of %d bytes downloaded %d" % (a["size"], total)
+
+
+def test_kernel_read_ahead_is_raised_to_max_read(mnt):
+    """As root the daemon raises the mount's bdi read_ahead_kb to 1 MiB, so a
+    sequential reader's requests reach it 1 MiB at a time, not 128 KiB."""
+    if os.geteuid() != 0:
+        pytest.skip("only root can raise read_ahead_kb")
+    st = os.stat(mnt)
+    path = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev), os.minor(st.st_dev))
+    with open(path) as f:
+        assert int(f.read()) == 1024
