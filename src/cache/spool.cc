@@ -18,6 +18,12 @@
 #include "common/status.h"
 
 namespace immichfs::cache {
+namespace {
+
+// Written data is sent towards the disk in steps of this much (Write).
+constexpr uint64_t kEarlyWriteback = 8 << 20;
+
+}  // namespace
 
 // --- Spool: forwards to Impl --------------------------------------------------
 
@@ -160,6 +166,15 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
     e.hashed_upto += size;
   } else {
     e.hash_ok = false;  // out of order: hashed from the file at commit
+  }
+  // Start writing a sequential file's data to disk while it streams in, so
+  // the fdatasync at close waits for the last few MiB, not the whole file
+  // (1 GiB took ~0.75 s there). Only starts I/O; errors surface at fdatasync.
+  if (offset + size >= e.writeback_from + kEarlyWriteback) {
+    (void)::sync_file_range(e.fd.get(), static_cast<off_t>(e.writeback_from),
+                            static_cast<off_t>(offset + size - e.writeback_from),
+                            SYNC_FILE_RANGE_WRITE);
+    e.writeback_from = offset + size;
   }
   e.data_dirty = true;
   absl::MutexLock l(&mu_);

@@ -48,6 +48,8 @@ struct Entry {
   std::unique_ptr<Sha1> hasher ABSL_GUARDED_BY(io_mu) = std::make_unique<Sha1>();
   uint64_t hashed_upto ABSL_GUARDED_BY(io_mu) = 0;
   bool hash_ok ABSL_GUARDED_BY(io_mu) = true;
+  // Writeback of [0, writeback_from) was started early (Spool::Impl::Write).
+  uint64_t writeback_from ABSL_GUARDED_BY(io_mu) = 0;
 
   // --- guarded by Spool::Impl::mu_: the file's state ---
   JournalRecord rec;                  // name, album, size, mtime, sha1 (current)
