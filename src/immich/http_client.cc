@@ -287,6 +287,7 @@ absl::StatusOr<HttpResponse> HttpClient::PostFile(const FileUpload& upload) {
       curl_mime_filename(file, upload.file_name.c_str());
       curl_mime_type(file, "application/octet-stream");
       curl_easy_setopt(h, CURLOPT_MIMEPOST, ex.mime);
+      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, internal::kUploadBufferSize);
       SetStallLimit(h, options_.request_timeout);
       return absl::OkStatus();
     });

@@ -28,6 +28,10 @@ constexpr size_t kMaxErrorBody = size_t{64} << 10;
 // CURLOPT_BUFFERSIZE of a download: bytes curl receives per recv(2) and
 // hands to the sink per call (curl's default is 16 KiB).
 constexpr long kDownloadBufferSize = 512L << 10;
+// CURLOPT_UPLOAD_BUFFERSIZE of an upload: bytes curl reads from the spool
+// file and sends per round (curl's default is 64 KiB). 1 MiB halved the
+// daemon's CPU time while uploading 1 GiB (~0.5 -> ~0.26 s).
+constexpr long kUploadBufferSize = 1L << 20;
 
 struct Exchange {
   enum class Kind { kBuffer, kRange };
