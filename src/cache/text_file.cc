@@ -8,18 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cache/journal.h"
+#include "common/hash.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
 namespace immichfs::cache {
 namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   while (!data.empty()) {
@@ -60,7 +54,7 @@ std::optional<std::string> Unescape(absl::string_view in) {
       continue;
     }
     if (i + 2 >= in.size()) return std::nullopt;
-    int hi = HexDigit(in[i + 1]), lo = HexDigit(in[i + 2]);
+    int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>(hi << 4 | lo));
     i += 2;

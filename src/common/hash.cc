@@ -54,16 +54,12 @@ std::string ToBase64(const uint8_t* data, size_t size) {
   return out;
 }
 
-namespace {
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-}  // namespace
 
 std::optional<Sha1Digest> ParseSha1(absl::string_view text) {
   Sha1Digest out{};

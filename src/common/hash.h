@@ -31,6 +31,8 @@ class Sha1 {
 };
 
 std::string ToHex(const uint8_t* data, size_t size);
+// The value of one hex digit (either case), or -1.
+int HexValue(char c);
 inline std::string ToHex(const Sha1Digest& d) { return ToHex(d.data(), d.size()); }
 std::string ToBase64(const uint8_t* data, size_t size);
 inline std::string ToBase64(const Sha1Digest& d) { return ToBase64(d.data(), d.size()); }

@@ -29,6 +29,14 @@ class CatalogTest : public ::testing::Test {
     return out;
   }
   std::string Tag(const std::string& id) { return id.substr(0, 8); }
+  // An album "Big" holding IMG_<from>.jpg .. IMG_<to - 1>.jpg (new if album is empty).
+  std::string Fill(int from, int to, std::string album = "") {
+    if (album.empty()) album = api_.AddAlbum("Big");
+    for (int i = from; i < to; ++i) {
+      api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
+    }
+    return album;
+  }
 
   absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
   FakeImmichApi api_;
@@ -165,20 +173,14 @@ TEST_F(CatalogTest, AnAlbumGoneFromTheServerIsNotFound) {
 }
 
 TEST_F(CatalogTest, PagesThroughALargeAlbum) {
-  std::string album = api_.AddAlbum("Big");
-  for (int i = 0; i < 2500; ++i) {
-    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
-  }
+  std::string album = Fill(0, 2500);
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
   EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
 }
 
 TEST_F(CatalogTest, PagesOfALargeAlbumAreAskedForConcurrently) {
-  std::string album = api_.AddAlbum("Big");
-  for (int i = 0; i < 4000; ++i) {
-    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
-  }
+  std::string album = Fill(0, 4000);
   std::atomic<int> in_flight{0}, most{0};
   api_.SetCallHook([&](Method m) {
     if (m != Method::kSearchAlbumAssets) return;
@@ -196,24 +198,16 @@ TEST_F(CatalogTest, PagesOfALargeAlbumAreAskedForConcurrently) {
 }
 
 TEST_F(CatalogTest, AnAlbumThatGrewPastItsAssetCountIsListedWhole) {
-  std::string album = api_.AddAlbum("Big");
-  for (int i = 0; i < 1500; ++i) {
-    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
-  }
+  std::string album = Fill(0, 1500);
   ASSERT_TRUE(catalog_.RefreshRoot().ok());  // assetCount 1500: two pages expected
-  for (int i = 1500; i < 3200; ++i) {
-    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
-  }
+  Fill(1500, 3200, album);
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 4);
   EXPECT_EQ(catalog_.Listing(album).size(), 3200u);
 }
 
 TEST_F(CatalogTest, AFailedPageFailsTheListingAndKeepsTheOldOne) {
-  std::string album = api_.AddAlbum("Big");
-  for (int i = 0; i < 2500; ++i) {
-    api_.AddAsset("IMG_" + std::to_string(i) + ".jpg", "b" + std::to_string(i), {album});
-  }
+  std::string album = Fill(0, 2500);
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   api_.AddAsset("new.jpg", "new", {album});
   now_ += absl::Seconds(11);
