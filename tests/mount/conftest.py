@@ -22,7 +22,6 @@ the CI machine a mount test that cannot run is a failure.
 
 import os
 import sys
-import threading
 
 import pytest
 
@@ -37,10 +36,6 @@ from mountutil import BOB  # noqa: E402
 DEFAULT_LIMIT = 120
 
 
-def _ci():
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "limit(seconds): watchdog limit for one mount test")
     config.addinivalue_line("markers", "slow: a long mount test (big files, crash loops)")
@@ -49,56 +44,26 @@ def pytest_configure(config):
 @pytest.fixture(scope="session", autouse=True)
 def _fuse_guard():
     ok, why = mountutil.fuse_usable()
-    if not ok:
-        if _ci():
-            pytest.fail("mount tests cannot run on CI: %s" % why, pytrace=False)
-        pytest.skip("FUSE not usable: %s" % why)
-    if not os.access(mountutil.BIN, os.X_OK):
-        pytest.fail("immichfs binary %s is missing; build it or set IMMICHFS_BIN" % mountutil.BIN,
-                    pytrace=False)
+    mountutil.require("mount", "" if ok else why)
 
 
 # ------------------------------------------------------------------ watchdog
 
-_live_mounts = []
-_live_lock = threading.Lock()
+def _kill_daemon(m):
+    proc = m.proc
+    if proc is not None and proc.poll() is None:
+        proc.kill()
 
 
-def _register(m):
-    with _live_lock:
-        _live_mounts.append(m)
-
-
-def _unregister(m):
-    with _live_lock:
-        if m in _live_mounts:
-            _live_mounts.remove(m)
+_watch = mountutil.Watchdog(_kill_daemon)
+_register = _watch.register
+_unregister = _watch.unregister
 
 
 @pytest.fixture(autouse=True)
 def _watchdog(request):
     marker = request.node.get_closest_marker("limit")
-    limit = marker.args[0] if marker else DEFAULT_LIMIT
-    fired = []
-
-    def fire():
-        fired.append(True)
-        with _live_lock:
-            mounts = list(_live_mounts)
-        for m in mounts:
-            m.hung = True
-            proc = m.proc
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-
-    t = threading.Timer(limit, fire)
-    t.daemon = True
-    t.start()
-    yield
-    t.cancel()
-    if fired:
-        pytest.fail("test still running after %ds: watchdog killed the immichfs daemon(s)" % limit,
-                    pytrace=False)
+    yield from _watch.guard(marker.args[0] if marker else DEFAULT_LIMIT)
 
 
 # ------------------------------------------------------------------ fake server

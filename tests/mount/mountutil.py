@@ -10,6 +10,7 @@ filesystem can answer every call right and still corrupt memory.
 import os
 import stat
 import subprocess
+import threading
 import time
 
 BIN = os.environ.get("IMMICHFS_BIN") or os.path.join(
@@ -124,3 +125,67 @@ def run_immichfs(args, env=None, timeout=60):
     """Runs the binary to completion (for the startup-failure tests)."""
     return subprocess.run([BIN] + list(args), capture_output=True, text=True, env=env,
                           timeout=timeout)
+
+
+# ------------------------------------------------------------------ suite guards
+
+def on_ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(suite, why):
+    """Called once per session by a suite's conftest: `why` (empty when all is
+    there) says what the suite lacks. On CI a suite that cannot run fails;
+    elsewhere it is skipped. A missing binary always fails."""
+    import pytest
+    if why:
+        if on_ci():
+            pytest.fail("%s tests cannot run on CI: %s" % (suite, why), pytrace=False)
+        pytest.skip("%s tests cannot run here: %s" % (suite, why))
+    if not os.access(BIN, os.X_OK):
+        pytest.fail("immichfs binary %s is missing; build it or set IMMICHFS_BIN" % BIN,
+                    pytrace=False)
+
+
+class Watchdog:
+    """Kills the daemons of a test that runs past its limit, so calls stuck in
+    a hung mount fail (ENOTCONN) instead of hanging the whole run. Things to
+    kill are registered while they live; each is marked .hung and killed with
+    `kill(thing)`."""
+
+    def __init__(self, kill):
+        self._kill = kill
+        self._live = []
+        self._lock = threading.Lock()
+
+    def register(self, thing):
+        with self._lock:
+            self._live.append(thing)
+
+    def unregister(self, thing):
+        with self._lock:
+            if thing in self._live:
+                self._live.remove(thing)
+
+    def guard(self, limit):
+        """A generator for an autouse fixture: yields once, fails the test if
+        the limit fired."""
+        import pytest
+        fired = []
+
+        def fire():
+            fired.append(True)
+            with self._lock:
+                things = list(self._live)
+            for t in things:
+                t.hung = True
+                self._kill(t)
+
+        timer = threading.Timer(limit, fire)
+        timer.daemon = True
+        timer.start()
+        yield
+        timer.cancel()
+        if fired:
+            pytest.fail("test still running after %ds: watchdog killed the immichfs daemon(s)" % limit,
+                        pytrace=False)

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 
 import pytest
 
@@ -38,10 +37,6 @@ from fake_client import FakeImmich  # noqa: E402
 
 from sftputil import ALICE, BOB  # noqa: E402
 DEFAULT_LIMIT = 180
-
-
-def _ci():
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def pytest_configure(config):
@@ -63,44 +58,18 @@ def _why_not():
 
 @pytest.fixture(scope="session", autouse=True)
 def _guard():
-    why = _why_not()
-    if why:
-        if _ci():
-            pytest.fail("SFTP tests cannot run on CI: " + why, pytrace=False)
-        pytest.skip("SFTP tests need: " + why)
-    if not os.access(mountutil.BIN, os.X_OK):
-        pytest.fail("immichfs binary %s is missing; build it or set IMMICHFS_BIN" % mountutil.BIN,
-                    pytrace=False)
+    mountutil.require("SFTP", _why_not())
 
 
 # ------------------------------------------------------------------ watchdog
 
-_live = []
-_live_lock = threading.Lock()
+_watch = mountutil.Watchdog(lambda a: a.kill())  # stuck calls then fail with ENOTCONN
 
 
 @pytest.fixture(autouse=True)
 def _watchdog(request):
     marker = request.node.get_closest_marker("limit")
-    limit = marker.args[0] if marker else DEFAULT_LIMIT
-    fired = []
-
-    def fire():
-        fired.append(True)
-        with _live_lock:
-            units = list(_live)
-        for u in units:
-            u.hung = True
-            u.kill()  # calls stuck in the mount then fail with ENOTCONN
-
-    t = threading.Timer(limit, fire)
-    t.daemon = True
-    t.start()
-    yield
-    t.cancel()
-    if fired:
-        pytest.fail("test still running after %ds: watchdog killed the immichfs daemons" % limit,
-                    pytrace=False)
+    yield from _watch.guard(marker.args[0] if marker else DEFAULT_LIMIT)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -198,15 +167,12 @@ class Accounts:
     def mount(self, a):
         a.unit = sftputil.UnitRunner(os.path.abspath(mountutil.BIN), a.name,
                                      os.path.join(a.dir, "immichfs.log"))
-        with _live_lock:
-            _live.append(a)
+        _watch.register(a)
         a.unit.start()
         assert mountutil.is_mounted(a.mountpoint), "not mounted:\n" + a.unit.log()
 
     def unmount(self, a, check=True):
-        with _live_lock:
-            if a in _live:
-                _live.remove(a)
+        _watch.unregister(a)
         if a.unit is None:
             return
         hung = a.hung
