@@ -412,6 +412,11 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
   const bool retry = IsRetryable(error);
   std::optional<FailedFile> failed;
   PendingId id;
+  // Unlinked during this commit while an earlier version (fsync with the
+  // file open) is in the album: the client deleted the file, so that
+  // version leaves the album as well, as Unlink does when nothing is in flight.
+  std::optional<CommitResult> earlier;
+  bool dropped = false;
   {
     absl::MutexLock io(&e->io_mu);
     bool fail_now = false;
@@ -422,47 +427,64 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
       --in_flight_;
       id = e->rec.id;
       if (e->unlinked) {
+        dropped = true;
+        if (e->committed && e->committed_generation != job_gen) earlier = e->committed;
+        e->committed.reset();
         if (e->handles == 0) {
           entries_.erase(id);
           e->gone = true;
         }
         e->state = PendingFile::State::kOpen;
         cv_.SignalAll();
-        return;
       }
-      ++e->rec.attempts;
-      e->last_error = error;
-      e->last_error_generation = job_gen;
-      ++e->error_seq;
-      RecordError(*e, error);
-      // A permanent error is final only for the bytes it was about, and only
-      // once nobody has the file open.
-      fail_now = !retry && e->generation == job_gen && e->handles == 0;
-      if (!fail_now) {
-        ++commits_retried_;
-        // Changed meanwhile (a rename, new bytes): the new version settles
-        // like any change; the old one's error says nothing about it.
-        delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
-        e->state = PendingFile::State::kOpen;
-        Schedule(*e, delay);
-        record = e->rec;
-      }
-      cv_.SignalAll();
     }
-    if (fail_now) {
-      failed = Fail(e, error);
-    } else {
-      LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
-          record.name, record.album_id, record.attempts, error.ToString(),
-          absl::FormatDuration(delay));
-      // The count is advisory, but the write replaces the durable record:
-      // never without fsync, or a power cut can leave it empty or torn and
-      // recovery would take the confirmed bytes for an orphan.
-      record.state = e->disk_state;
-      if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
-        LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
-            st.ToString());
+    // The journal entry went with the unlink: nothing more to record then.
+    if (!dropped) {
+      {
+        absl::MutexLock l(&mu_);
+        ++e->rec.attempts;
+        e->last_error = error;
+        e->last_error_generation = job_gen;
+        ++e->error_seq;
+        RecordError(*e, error);
+        // A permanent error is final only for the bytes it was about, and only
+        // once nobody has the file open.
+        fail_now = !retry && e->generation == job_gen && e->handles == 0;
+        if (!fail_now) {
+          ++commits_retried_;
+          // Changed meanwhile (a rename, new bytes): the new version settles
+          // like any change; the old one's error says nothing about it.
+          delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
+          e->state = PendingFile::State::kOpen;
+          Schedule(*e, delay);
+          record = e->rec;
+        }
+        cv_.SignalAll();
       }
+      if (fail_now) {
+        failed = Fail(e, error);
+      } else {
+        LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
+            record.name, record.album_id, record.attempts, error.ToString(),
+            absl::FormatDuration(delay));
+        // The count is advisory, but the write replaces the durable record:
+        // never without fsync, or a power cut can leave it empty or torn and
+        // recovery would take the confirmed bytes for an orphan.
+        record.state = e->disk_state;
+        if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+          LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
+              st.ToString());
+        }
+      }
+    }
+  }
+  if (earlier) {
+    if (absl::Status st = UndoCommit(*api_, *earlier); !st.ok()) {
+      LOG(kWarning, "spool: a deleted file's earlier version (asset %s) stays in album %s: %s",
+          earlier->asset_id, earlier->album_id, st.ToString());
+    } else {
+      LOG(kInfo, "spool: took the earlier version (asset %s) of a deleted file out of album %s",
+          earlier->asset_id, earlier->album_id);
     }
   }
   if (failed && callbacks_.on_failed) callbacks_.on_failed(id, *failed);

@@ -303,6 +303,33 @@ TEST_F(SpoolTest, UnlinkDuringCommitIsUndone) {
   EXPECT_EQ(SpoolFiles(options_.dir), 0);
 }
 
+TEST_F(SpoolTest, UnlinkDuringAFailingCommitTakesOutTheVersionAnFsyncCommitted) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "grow.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "part1", 5).ok());
+  ASSERT_TRUE(spool_->Fsync(*id).ok());  // version 1 is in the album now
+  std::string first = spool_->Get(*id)->replaces_asset_id;
+  ASSERT_FALSE(first.empty());
+  ASSERT_TRUE(spool_->Write(*id, 5, "part2", 5).ok());
+  absl::Notification upload_started, let_go;
+  api_.SetCallHook([&](Method m) {
+    if (m != Method::kUpload) return;
+    upload_started.Notify();
+    let_go.WaitForNotification();
+  });
+  api_.FailNext(Method::kUpload, absl::UnavailableError("connection reset"));
+  ASSERT_TRUE(spool_->Release(*id).ok());  // version 2 starts committing, and will fail
+  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(spool_->Unlink(*id).ok());
+  let_go.Notify();
+  // The file is gone for the client, so version 1 must leave the album too.
+  ASSERT_TRUE(WaitFor([&] { return api_.IsTrashed(first); })) << "version 1 stayed in the album";
+  ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
+  EXPECT_FALSE(spool_->Get(*id));
+  api_.SetCallHook(nullptr);
+}
+
 TEST_F(SpoolTest, OverwriteCopiesMetadataAndTrashesTheOldAsset) {
   std::string other = api_.AddAlbum("Other");
   std::string old_id = api_.AddAsset("a.jpg", "old content", {album_, other});
