@@ -160,6 +160,9 @@ class Spool::Impl {
   std::vector<std::thread> workers_;  // touched only by Start/Stop
 };
 
+// What a person can do about a file that went to failed/ (its reason file).
+std::string WhatToDo(const absl::Status& error);
+
 }  // namespace immichfs::cache
 
 #endif  // IMMICHFS_CACHE_SPOOL_INTERNAL_H_

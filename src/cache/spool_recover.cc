@@ -1,0 +1,134 @@
+// The spool's recovery at Open(): every journal record and spool file left by
+// an earlier mount (or a crash) becomes a pending file again, or goes to
+// failed/, or is dropped as an orphan -- see spool.h for the rules.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "cache/spool.h"
+#include "cache/spool_internal.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace immichfs::cache {
+
+absl::Status Spool::Impl::Recover() {
+  if (absl::Status st = journal_.Init(); !st.ok()) return st;
+  {
+    // Two mounts on one spool would commit, undo and fail each other's
+    // files: the second one refuses to start.
+    const std::string lock_path = absl::StrCat(dir(), "/lock");
+    UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoFromSyscall(errno, absl::StrCat("open ", lock_path));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return ErrnoFromSyscall(errno, absl::StrCat("lock ", lock_path));
+      char buf[32] = {};
+      ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+      std::string pid = n > 0 ? std::string(absl::StripAsciiWhitespace(absl::string_view(
+                                    buf, static_cast<size_t>(n))))
+                              : "";
+      std::string cache_dir = dir();
+      if (size_t slash = cache_dir.find_last_of('/'); slash != std::string::npos && slash > 0) {
+        cache_dir.resize(slash);
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache_dir ", cache_dir, " is in use by another immichfs mount",
+          pid.empty() ? "" : absl::StrCat(" (pid ", pid, ")"),
+          "; give each mount its own -o cache_dir="));
+    }
+    std::string pid = absl::StrCat(::getpid(), "\n");
+    if (::ftruncate(fd.get(), 0) != 0 ||
+        ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+      LOG(kWarning, "spool %s: could not note the pid in %s: %s", dir(), lock_path,
+          std::strerror(errno));
+    }
+    lock_fd_ = std::move(fd);
+  }
+  absl::StatusOr<Journal::Scan> scan = journal_.Load();
+  if (!scan.ok()) return scan.status();
+  for (const std::string& p : scan->problems) LOG(kWarning, "spool %s: %s", dir(), p);
+  {
+    absl::MutexLock l(&mu_);
+    next_id_ = scan->max_id;
+  }
+  const absl::Time now = absl::Now();
+  auto size_of = [&](PendingId id) -> std::optional<uint64_t> {
+    struct stat st;
+    if (::stat(journal_.DataPath(id).c_str(), &st) != 0) return std::nullopt;
+    return static_cast<uint64_t>(st.st_size);
+  };
+  auto fail = [&](const JournalRecord& rec, const absl::Status& why) {
+    absl::StatusOr<FailedFile> f = journal_.MoveToFailed(rec, now, why, WhatToDo(why));
+    if (!f.ok()) {
+      LOG(kError, "spool %s: could not move '%s' to failed/: %s; it stays in the spool", dir(),
+          rec.name, f.status().ToString());
+      return;
+    }
+    LOG(kError, "spool: '%s' (album %s) was not committed: %s. Moved to %s; %s", rec.name,
+        rec.album_id, why.message(), f->path, WhatToDo(why));
+  };
+
+  for (PendingId id : scan->orphans) {
+    std::optional<uint64_t> size = size_of(id);
+    if (size.value_or(0) == 0) {
+      (void)journal_.Remove(id);
+      continue;
+    }
+    JournalRecord rec;
+    rec.id = id;
+    rec.name = "unnamed";
+    rec.size = *size;
+    fail(rec, absl::DataLossError("found in the spool without a valid journal record "
+                                  "(immichfs stopped before the file was closed, or the "
+                                  "record is damaged); album and name are unknown"));
+  }
+  int resumed = 0;
+  for (JournalRecord& rec : scan->records) {
+    std::optional<uint64_t> size = size_of(rec.id);
+    if (rec.state == JournalRecord::State::kWriting || size != rec.size) {
+      if (rec.state == JournalRecord::State::kWriting && size.value_or(0) == 0) {
+        (void)journal_.Remove(rec.id);  // created, never written, never closed
+        continue;
+      }
+      rec.size = size.value_or(0);
+      fail(rec, absl::DataLossError(
+                    rec.state == JournalRecord::State::kWriting
+                        ? "immichfs stopped while the file was being written (it was never "
+                          "closed), so it may be incomplete"
+                        : "its size differs from the journal record"));
+      continue;
+    }
+    UniqueFd fd(::open(journal_.DataPath(rec.id).c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) {
+      LOG(kError, "spool: cannot open %s: %s; it stays in the spool for the next start",
+          journal_.DataPath(rec.id), std::strerror(errno));
+      continue;
+    }
+    auto e = std::make_shared<Entry>();
+    {
+      absl::MutexLock io(&e->io_mu);
+      e->fd = std::move(fd);
+      e->disk_state = JournalRecord::State::kPending;
+      e->hash_ok = false;  // the hasher never saw these bytes
+    }
+    absl::MutexLock l(&mu_);
+    e->rec = std::move(rec);
+    e->durable_generation = e->generation;
+    e->state = PendingFile::State::kSettling;
+    entries_[e->rec.id] = e;
+    ++resumed;
+  }
+  LOG(kInfo, "spool %s: %d pending file(s) to commit, %zu in failed/", dir(), resumed,
+      journal_.ListFailed().size());
+  return absl::OkStatus();
+}
+
+}  // namespace immichfs::cache
