@@ -72,6 +72,11 @@ std::optional<bool> NamePolicy::Accepts(const std::string& lower_ext) {
 
 absl::Status NamePolicy::CheckName(const std::string& name) {
   const std::string final_name = FinalNameOf(name);
+  if (IsAppleDouble(final_name)) {
+    return ErrnoError(EOPNOTSUPP,
+                      absl::StrCat("'", name, "' is a macOS resource-fork file (AppleDouble "
+                                   "'._' companion), not a photo; refused with EOPNOTSUPP"));
+  }
   const std::string ext = LowerExtension(final_name);
   if (Accepts(ext).value_or(true)) return absl::OkStatus();
   return ErrnoError(
@@ -91,6 +96,10 @@ absl::Status NamePolicy::Precheck(const std::string& name, uint64_t size) {
   if (size == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", name, "' is empty; Immich does not accept empty files"));
+  }
+  if (IsAppleDouble(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", name, "' is a macOS resource-fork file, not a photo"));
   }
   const std::string ext = LowerExtension(name);
   if (!Accepts(ext).value_or(true)) {

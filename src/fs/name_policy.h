@@ -21,6 +21,7 @@
 //    postponed with backoff, and shows in /.immich/status) until it is
 //    renamed, so an interrupted upload stays visible and resumable instead
 //    of landing in Immich half-written.
+//  - macOS "._NAME" companions (IsAppleDouble) are refused the same way.
 //  - At commit (SpoolOptions::precheck), an empty file or an extension
 //    refused by the (by then known) media-type list sends the file to
 //    failed/ with the reason, without an upload.
@@ -48,6 +49,11 @@ namespace immichfs::fs {
 // the name itself when it is not a temporary form.
 std::string FinalNameOf(absl::string_view name);
 inline bool IsTempName(absl::string_view name) { return FinalNameOf(name) != name; }
+// macOS writes "._NAME" beside each file it copies to a filesystem without
+// extended attributes (AppleDouble: resource fork and Finder info). It has
+// the photo's extension but is not a photo: Immich would store it as a
+// broken asset, so it is refused like an unsupported type.
+inline bool IsAppleDouble(absl::string_view name) { return name.substr(0, 2) == "._"; }
 
 class NamePolicy {
  public:

@@ -34,12 +34,15 @@ TEST_F(WriteTest, UnsupportedTypesAreRefusedAtCreateWithEopnotsupp) {
   Start();
   Ino a = MustLookup(kRootIno, "A");
   for (const char* name : {"notes.txt", "archive.zip", "noext", ".notes.txt.AbCdEf",
-                           "notes.txt.filepart"}) {
+                           "notes.txt.filepart", "._IMG_1.jpg", ".DS_Store",
+                           "._IMG_1.jpg.filepart"}) {
     EXPECT_EQ(ToErrno(Fs().Create(a, name, O_CREAT | O_WRONLY).status()), EOPNOTSUPP) << name;
     EXPECT_EQ(ToErrno(Fs().MkNod(a, name, S_IFREG | 0644).status()), EOPNOTSUPP) << name;
   }
   EXPECT_EQ(Listing(a), std::vector<std::string>{});
-  for (const char* name : {"UPPER.JPG", "movie.mov", ".x.jpg.AbCdEf", "y.heic.filepart"}) {
+  // rsync's temporary name for "_z.jpg" starts with "._" too; it is not AppleDouble.
+  for (const char* name : {"UPPER.JPG", "movie.mov", ".x.jpg.AbCdEf", "y.heic.filepart",
+                           "._z.jpg.Ab12Cd"}) {
     EXPECT_TRUE(Put(a, name, "data") != 0) << name;
   }
   // The final name of a rename must be accepted too.
