@@ -598,7 +598,7 @@ def test_chmod_chown_succeed_and_change_nothing(fake, setup):
 
 def test_unsupported_type_refused_at_create(fake, setup, tmp_path):
     mnt = setup(["W txt"])
-    for name in ("notes.txt", "archive.zip"):
+    for name in ("notes.txt", "archive.zip", "._IMG_0001.JPG"):
         expect_errno(UNSUPPORTED, open, P(mnt, "W txt", name), "wb")
         expect_errno(UNSUPPORTED, os.open, P(mnt, "W txt", name),
                      os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
