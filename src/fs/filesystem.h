@@ -262,6 +262,10 @@ class Filesystem {
   // After the spool answered kNotFound for a pending file that may be in
   // its hand-over: waits until it is handed over or gone.
   void AwaitHandover(Ino ino, cache::PendingId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(ns_mu_);
+  // ln of a pending file: commits it (as fsync) and waits until its inode is
+  // the asset's; EPERM for a temporary name or a file still open for writing.
+  absl::Status CommitForLink(Ino ino, const NodeRef& ref, const std::string& new_name)
+      ABSL_LOCKS_EXCLUDED(ns_mu_);
   void Emit(const std::vector<Notice>& notices);
 
   // control_files.cc

@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/iso_time.h"
 #include "common/log.h"
@@ -380,9 +381,11 @@ absl::StatusOr<Entry> Filesystem::Link(Ino ino, Ino new_parent, const std::strin
   if (absl::Status st = CheckWritable("link"); !st.ok()) return st;
   if (dst->kind != NodeKind::kAlbum) return ErrnoError(EPERM, "links go into albums");
   if (ref->kind == NodeKind::kPending) {
-    LOG(kWarning, "ln of '%s' refused (EPERM): it is not in Immich yet; link it once it is "
-        "uploaded (fsync it, or wait for settle=)", new_name);
-    return ErrnoError(EPERM, "a pending file cannot be linked before it is uploaded");
+    // An album link is of an asset: commit the file now (what fsync does),
+    // then link the asset it became.
+    if (absl::Status st = CommitForLink(ino, *ref, new_name); !st.ok()) return st;
+    ref = inodes_.Resolve(ino);
+    if (!ref) return ErrnoError(ESTALE, "link of an unknown inode");
   }
   if (ref->kind != NodeKind::kAsset) return ErrnoError(EPERM, "only files can be linked");
   if (new_name.size() > kNameMax) return ErrnoError(ENAMETOOLONG, "link to a too long name");
@@ -410,6 +413,33 @@ absl::StatusOr<Entry> Filesystem::Link(Ino ino, Ino new_parent, const std::strin
   inodes_.AddLookup(ino);
   LOG(kInfo, "linked asset %s ('%s') into album %s", asset_id, new_name, dst->id);
   return AssetEntry(ino, *rec);
+}
+
+absl::Status Filesystem::CommitForLink(Ino ino, const NodeRef& ref, const std::string& new_name) {
+  cache::PendingId id = 0;
+  std::optional<cache::PendingFile> f;
+  if (absl::SimpleAtoi(ref.id, &id)) f = spool_->Get(id);
+  if (!f) return ErrnoError(ENOENT, "link of a pending file that is gone");
+  if (IsTempName(f->name)) {
+    LOG(kWarning, "ln of '%s' as '%s' refused (EPERM): it still has a temporary name and is "
+        "not uploaded until it is renamed", f->name, new_name);
+    return ErrnoError(EPERM, absl::StrCat("'", f->name, "' has a temporary name"));
+  }
+  if (absl::Status st = spool_->Fsync(id); !st.ok()) {
+    LOG(kWarning, "ln of '%s': it could not be committed first: %s", f->name, st.ToString());
+    return st;
+  }
+  absl::MutexLock lock(&ns_mu_);
+  AwaitHandover(ino, id);
+  std::optional<NodeRef> now = inodes_.Resolve(ino);
+  if (!now || now->kind != NodeKind::kAsset) {
+    // Committed, but still open for writing elsewhere: it stays a pending
+    // file (its next version follows), which Immich cannot hold in two albums.
+    LOG(kWarning, "ln of '%s' refused (EPERM): it is still open for writing; link it after "
+        "it is closed", f->name);
+    return ErrnoError(EPERM, absl::StrCat("'", f->name, "' is still open for writing"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Filesystem::Symlink(Ino parent, const std::string& name) {

@@ -189,8 +189,28 @@ TEST_F(WriteTest, LnAddsAnUploadedAssetToAnotherAlbum) {
   EXPECT_EQ(api_.AlbumAssetIds(a_id), std::vector<std::string>{x});
   EXPECT_EQ(Listing(b), std::vector<std::string>{"shared.jpg"});
   EXPECT_EQ(ToErrno(Fs().Link(f, b, "shared.jpg").status()), EEXIST);
-  Ino p = Put(a, "pending.jpg", "not yet");
-  EXPECT_EQ(ToErrno(Fs().Link(p, b, "pending.jpg").status()), EPERM);
+}
+
+TEST_F(WriteTest, LnOfAPendingFileCommitsItThenLinksTheAsset) {
+  std::string a_id = api_.AddAlbum("A");
+  std::string b_id = api_.AddAlbum("B");
+  Start(absl::Hours(1));  // a long settle: only the link makes it commit now
+  Ino a = MustLookup(kRootIno, "A");
+  Ino b = MustLookup(kRootIno, "B");
+  Ino p = Put(a, "pending.jpg", "not yet in Immich");
+  absl::StatusOr<Entry> e = Fs().Link(p, b, "pending.jpg");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->attr.ino, p);
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1);
+  std::vector<std::string> in_a = api_.AlbumAssetIds(a_id);
+  ASSERT_EQ(in_a.size(), 1u);
+  EXPECT_EQ(api_.AlbumAssetIds(b_id), in_a);
+  EXPECT_EQ(api_.Bytes(in_a[0]), "not yet in Immich");
+  EXPECT_EQ(Listing(b), std::vector<std::string>{"pending.jpg"});
+  // A temporary name is not uploaded until it is renamed: no link yet.
+  Ino t = Put(a, "later.jpg.filepart", "partial");
+  EXPECT_EQ(ToErrno(Fs().Link(t, b, "later.jpg.filepart").status()), EPERM);
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1);
 }
 
 TEST_F(WriteTest, StatusFileShowsPendingCommittedAndIsReadOnly) {

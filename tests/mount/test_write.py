@@ -531,6 +531,23 @@ def test_ln_adds_to_a_second_album(fake, setup):
     assert read_file(P(mnt, "W ln B", "ln.jpg")) == data
 
 
+def test_ln_of_a_just_written_file_uploads_it_once_into_both_albums(fake, setup):
+    fake.seed_album("W lnp A")
+    fake.seed_album("W lnp B")
+    mnt = setup(options=["settle=600"])   # only the link makes it commit now
+    data = unique_bytes(40_000, "ln-pending")
+    write_file(P(mnt, "W lnp A", "fresh.jpg"), data)
+    fake.reset_stats()
+    os.link(P(mnt, "W lnp A", "fresh.jpg"), P(mnt, "W lnp B", "fresh.jpg"))
+    st = fake.state()
+    ids_a = [x["id"] for x in st["assets"] if album_of(st, "W lnp A")["id"] in x["albums"]]
+    ids_b = [x["id"] for x in st["assets"] if album_of(st, "W lnp B")["id"] in x["albums"]]
+    assert len(ids_a) == 1 and ids_a == ids_b, (ids_a, ids_b)
+    assert fake.stats()["uploads"] == 1
+    assert read_file(P(mnt, "W lnp B", "fresh.jpg")) == data
+    assert os.stat(P(mnt, "W lnp A", "fresh.jpg")).st_ino == os.stat(P(mnt, "W lnp B", "fresh.jpg")).st_ino
+
+
 def test_mv_uploaded_asset_between_albums_sends_no_data(fake, setup):
     fake.seed_album("W mv A")
     fake.seed_album("W mv B")
