@@ -42,6 +42,14 @@ bool Writes(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
 
 absl::Time MillisOf(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
 
+// A handle that only writes a pending file bypasses the kernel's page cache
+// (FOPEN_DIRECT_IO): the bytes go from the writer's buffer to the daemon
+// without first being copied into the FUSE inode's cache, which nobody
+// reads from through this handle. That is one copy of three and a page of
+// fresh memory per page written: cp of 1 GiB spent ~30% of its CPU there.
+// Not for O_RDWR: such a handle may be mmapped, which direct I/O refuses.
+bool WriteOnlyDirect(int flags) { return (flags & O_ACCMODE) == O_WRONLY; }
+
 std::optional<cache::PendingId> PendingIdOf(const NodeRef& ref) {
   uint64_t id = 0;
   if (ref.kind != NodeKind::kPending || !absl::SimpleAtoi(ref.id, &id)) return std::nullopt;
@@ -61,11 +69,15 @@ absl::StatusOr<OpenResult> Filesystem::Open(Ino ino, int flags) {
         return ErrnoError(EISDIR, "open of a directory as a file");
       case NodeKind::kControlFile:
         return OpenControl(*ref, flags);
-      case NodeKind::kAsset:
-        return OpenAsset(ino, ref->id, flags);
+      case NodeKind::kAsset: {
+        absl::StatusOr<OpenResult> r = OpenAsset(ino, ref->id, flags);
+        if (r.ok() && Writes(flags)) r->direct_io = WriteOnlyDirect(flags);
+        return r;
+      }
       case NodeKind::kPending: {
         cache::PendingId id = *PendingIdOf(*ref);
         absl::StatusOr<OpenResult> r = OpenPending(ino, id, flags);
+        if (r.ok()) r->direct_io = WriteOnlyDirect(flags);
         if (!absl::IsNotFound(r.status())) return r;
         // Committed meanwhile: wait for the hand-over, then open the asset.
         absl::MutexLock lock(&ns_mu_);
@@ -197,6 +209,7 @@ absl::StatusOr<CreateResult> Filesystem::Create(Ino parent, const std::string& n
       handle->kind = FileHandle::Kind::kPending;
       handle->pending = *id;
       out.open.fh = NewHandle(std::move(handle));
+      out.open.direct_io = WriteOnlyDirect(flags);
       return out;
     }
     if (flags & O_EXCL) return ErrnoError(EEXIST, absl::StrCat("'", name, "' exists"));

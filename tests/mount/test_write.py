@@ -685,3 +685,24 @@ def test_status_file(fake, setup):
     fsync_path(P(mnt, "W status", "s.jpg"))
     st = wait_idle(mnt)
     assert pending_files(st) == 0 and pending_bytes(st) == 0, st
+
+
+def test_a_reader_sees_what_a_write_only_handle_writes(fake, setup):
+    """Write-only handles bypass the page cache (direct I/O); a reader of the
+    same pending file must still see every write at once, not stale pages."""
+    mnt = setup(["W coherent"], options=["settle=60"])
+    p = P(mnt, "W coherent", "c.jpg")
+    w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    r = os.open(p, os.O_RDONLY)
+    try:
+        os.write(w, b"A" * 8192)
+        assert os.pread(r, 16, 0) == b"A" * 16      # now in the reader's page cache
+        os.pwrite(w, b"B" * 16, 0)
+        os.write(w, b"C" * 100)
+        assert os.pread(r, 16, 0) == b"B" * 16
+        assert os.fstat(r).st_size == 8292
+        assert os.pread(r, 9000, 0) == b"B" * 16 + b"A" * (8192 - 16) + b"C" * 100
+    finally:
+        os.close(w)
+        os.close(r)
+    os.unlink(p)
