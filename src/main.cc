@@ -155,17 +155,6 @@ int Main(int argc, char** argv) {
     return Fail(config::kExitInternal,
                 absl::StrCat("cache_dir: ", s.message(), "; give a writable -o cache_dir=DIR"));
   }
-  cache::BlockCacheOptions block_options;
-  block_options.dir = absl::StrCat(c.cache_dir, "/blocks");
-  block_options.capacity = c.cache_size;
-  absl::StatusOr<std::unique_ptr<cache::BlockCache>> blocks =
-      cache::BlockCache::Open(block_options);
-  if (!blocks.ok()) {
-    return Fail(config::kExitInternal, absl::StrCat("read cache in ", c.cache_dir, ": ",
-                                                    blocks.status().message(),
-                                                    "; give a writable -o cache_dir=DIR"));
-  }
-
   // The write-back spool: opened (and recovered) before mounting so that a
   // bad spool directory is reported on the terminal; its workers start after
   // the fork. Its callbacks reach the Filesystem, which exists by the time
@@ -199,6 +188,19 @@ int Main(int argc, char** argv) {
     return Fail(config::kExitInternal, absl::StrCat("write-back spool in ", spool_options.dir,
                                                     ": ", spool.status().message(), hint));
   }
+  // After the spool: its lock says this cache_dir is ours, so opening the
+  // read cache (which clears stale temp files) cannot disturb another mount.
+  cache::BlockCacheOptions block_options;
+  block_options.dir = absl::StrCat(c.cache_dir, "/blocks");
+  block_options.capacity = c.cache_size;
+  absl::StatusOr<std::unique_ptr<cache::BlockCache>> blocks =
+      cache::BlockCache::Open(block_options);
+  if (!blocks.ok()) {
+    return Fail(config::kExitInternal, absl::StrCat("read cache in ", c.cache_dir, ": ",
+                                                    blocks.status().message(),
+                                                    "; give a writable -o cache_dir=DIR"));
+  }
+
 
   fuse_ll::SessionOptions session_options;
   session_options.mountpoint = c.mountpoint;

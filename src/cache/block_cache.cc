@@ -71,11 +71,13 @@ bool ReadAll(int fd, uint64_t offset, size_t size, char* out) {
 BlockCache::BlockCache(BlockCacheOptions options) : options_(std::move(options)) {}
 
 BlockCache::~BlockCache() {
+  std::thread writer;
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;
+    stop_ = true;  // PutAsync starts no writer from now on
+    writer = std::move(writer_);
   }
-  if (writer_.joinable()) writer_.join();
+  if (writer.joinable()) writer.join();
 }
 
 absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions options) {
@@ -86,13 +88,7 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions o
   std::unique_ptr<BlockCache> cache(new BlockCache(std::move(options)));
   absl::Status status = cache->Load();
   if (!status.ok()) return status;
-  try {
-    cache->writer_ = std::thread([c = cache.get()] { c->WriterLoop(); });
-  } catch (const std::system_error& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("read cache: cannot start the writer thread: ", e.what()));
-  }
-  return cache;
+  return cache;  // the writer thread starts with the first PutAsync
 }
 
 BlockKey BlockCache::KeyFor(absl::string_view asset_id, absl::string_view checksum) {
@@ -222,6 +218,16 @@ bool BlockCache::PutAsync(const BlockKey& key, uint64_t index,
   }
   if (queued_.contains(name)) return true;
   if (queued_bytes_ + data->size() > options_.max_queued_bytes) return false;
+  if (!writer_.joinable()) {
+    // Started here, not in Open: the daemon opens the cache before it forks
+    // into the background, and a thread does not survive a fork.
+    try {
+      writer_ = std::thread([this] { WriterLoop(); });
+    } catch (const std::system_error& e) {
+      LOG(kWarning, "read cache: cannot start the writer thread (%s); not caching", e.what());
+      return false;
+    }
+  }
   queued_bytes_ += data->size();
   queued_.emplace(name, std::move(data));
   queue_.push_back(std::move(name));

@@ -24,7 +24,9 @@
 // never be served the old asset's bytes; the old blocks age out by LRU.
 //
 // Writes off the download thread: PutAsync hands a complete block to the
-// cache's writer thread and returns at once (creating, writing, renaming a
+// cache's writer thread (started by the first PutAsync, so that opening the
+// cache before the daemon forks into the background starts no thread a
+// fork would lose) and returns at once (creating, writing, renaming a
 // 1 MiB file and hashing it was ~27% of the daemon's CPU, on the thread that
 // receives the download, stalling it meanwhile). Until it is written, a
 // queued block counts as present: Contains is true and Read serves it from
@@ -138,7 +140,7 @@ class BlockCache {
   uint64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int writing_ ABSL_GUARDED_BY(mu_) = 0;  // blocks taken off queue_, not yet written
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread writer_;  // started by Open, joined by the destructor
+  std::thread writer_ ABSL_GUARDED_BY(mu_);  // started by the first PutAsync, joined by ~BlockCache
 };
 
 }  // namespace immichfs::cache
