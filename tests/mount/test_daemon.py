@@ -6,6 +6,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 import mountutil
 from writeutil import unique_bytes, wait_in_album, write_file
 
@@ -39,3 +41,66 @@ def test_background_daemon_reads_caches_writes_and_exits_on_unmount(fake, tmp_pa
     while subprocess.run(["pgrep", "-f", "cache_dir=%s," % cache], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "the daemon did not exit after the unmount"
         time.sleep(0.1)
+
+
+def _wait_gone(cache):
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", "cache_dir=%s" % cache], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the daemon did not exit after the unmount"
+        time.sleep(0.1)
+
+
+def _fstab_setup(fake, tmp_path, album):
+    fake.add_asset("fstab.jpg", content=b"fstab bytes", album=album)
+    key = tmp_path / "key"
+    key.write_text(fake.api_key)
+    key.chmod(0o600)
+    mnt, cache = tmp_path / "mnt", tmp_path / "cache"
+    mnt.mkdir()
+    return mnt, cache, "api_key_file=%s,cache_dir=%s" % (key, cache)
+
+
+def test_fstab_fuse_type_with_immichfs_hash_source(fake, tmp_path):
+    """fstab: 'immichfs#URL DIR fuse OPTS': mount(8) runs mount.fuse3, which
+    runs immichfs in the background, found in the system PATH that mount(8)
+    sets (it ignores the caller's): so for this test /usr/local/bin/immichfs
+    links to the binary under test, and is removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: mount(8) and /usr/local/bin")
+    link = "/usr/local/bin/immichfs"
+    if os.path.lexists(link):
+        pytest.skip("%s exists (an installed immichfs); not replacing it" % link)
+    mnt, cache, opts = _fstab_setup(fake, tmp_path, "D fstab")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    os.symlink(os.path.abspath(mountutil.BIN), link)
+    try:
+        r = subprocess.run(["mount", "-t", "fuse", "-o", opts + ",_netdev,nofail,allow_other",
+                            "immichfs#" + fake.url, str(mnt)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        try:
+            with open(mnt / "D fstab" / "fstab.jpg", "rb") as f:
+                assert f.read() == b"fstab bytes"
+        finally:
+            subprocess.run(["umount", str(mnt)], capture_output=True)
+    finally:
+        os.unlink(link)
+    _wait_gone(cache)
+
+
+def test_mount_helper_named_mount_immichfs(fake, tmp_path):
+    """fstab type 'immichfs': mount(8) runs /sbin/mount.immichfs SOURCE DIR -o OPTS
+    (here the same binary under that name, called as mount(8) calls it)."""
+    mnt, cache, opts = _fstab_setup(fake, tmp_path, "D helper")
+    helper = tmp_path / "mount.immichfs"
+    helper.symlink_to(os.path.abspath(mountutil.BIN))
+    r = subprocess.run([str(helper), fake.url, str(mnt), "-o", "rw,noexec,nosuid,nodev," + opts + ",_netdev"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        assert mountutil.is_mounted(str(mnt))
+        with open(mnt / "D helper" / "fstab.jpg", "rb") as f:
+            assert f.read() == b"fstab bytes"
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+    _wait_gone(cache)
