@@ -101,12 +101,7 @@ absl::StatusOr<Entry> Filesystem::ControlEntry(Ino ino, const NodeRef& ref) {
     e.attr.mode = S_IFDIR | (0555 & ~options_.umask);
     return e;
   }
-  Entry e;
-  e.attr.ino = ino;
-  e.attr.mode = S_IFREG | (0444 & ~options_.umask);
-  e.attr.nlink = 1;
-  e.attr.uid = options_.uid;
-  e.attr.gid = options_.gid;
+  Entry e = BaseEntry(ino, S_IFREG, 0444);
   // The status changes all the time: the kernel must ask every time.
   e.attr_timeout = 0;
   e.entry_timeout = 1;

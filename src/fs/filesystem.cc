@@ -74,17 +74,22 @@ absl::Status Filesystem::CheckWritable(const char* op) const {
   return spool_ == nullptr ? ReadOnly(op) : absl::OkStatus();
 }
 
-Entry Filesystem::DirEntry(Ino ino, const timespec& mtime) const {
+Entry Filesystem::BaseEntry(Ino ino, mode_t type, mode_t perms) const {
   Entry e;
   e.attr.ino = ino;
-  e.attr.mode = S_IFDIR | (0777 & ~options_.umask);
-  e.attr.nlink = 2;
+  e.attr.mode = type | (perms & ~options_.umask);
+  e.attr.nlink = type == S_IFDIR ? 2 : 1;
   e.attr.uid = options_.uid;
   e.attr.gid = options_.gid;
-  e.attr.atime = e.attr.mtime = e.attr.ctime = mtime;
-  e.attr.size = 4096;
   e.attr_timeout = Seconds(options_.attr_timeout);
   e.entry_timeout = Seconds(options_.dir_cache_ttl);  // names change no faster than listings
+  return e;
+}
+
+Entry Filesystem::DirEntry(Ino ino, const timespec& mtime) const {
+  Entry e = BaseEntry(ino, S_IFDIR, 0777);
+  e.attr.atime = e.attr.mtime = e.attr.ctime = mtime;
+  e.attr.size = 4096;
   return e;
 }
 
@@ -93,34 +98,20 @@ Entry Filesystem::AssetEntry(Ino ino, const AssetRec& asset) const {
 }
 
 Entry Filesystem::AssetEntry(Ino ino, const AssetAttrs& asset) const {
-  Entry e;
-  e.attr.ino = ino;
-  e.attr.mode = S_IFREG | (0666 & ~options_.umask);
-  e.attr.nlink = 1;
-  e.attr.uid = options_.uid;
-  e.attr.gid = options_.gid;
+  Entry e = BaseEntry(ino, S_IFREG, 0666);
   e.attr.size = static_cast<uint64_t>(asset.size);
   e.attr.mtime = immichfs::ToTimespec(asset.mtime);
   e.attr.atime = e.attr.mtime;
   e.attr.ctime = immichfs::ToTimespec(asset.ctime);
-  e.attr_timeout = Seconds(options_.attr_timeout);
-  e.entry_timeout = Seconds(options_.dir_cache_ttl);
   return e;
 }
 
 Entry Filesystem::PendingEntry(Ino ino, const cache::PendingFile& file) const {
-  Entry e;
-  e.attr.ino = ino;
-  e.attr.mode = S_IFREG | (0666 & ~options_.umask);
-  e.attr.nlink = 1;
-  e.attr.uid = options_.uid;
-  e.attr.gid = options_.gid;
+  Entry e = BaseEntry(ino, S_IFREG, 0666);
   e.attr.size = file.size;
   // Immich keeps milliseconds: show what the asset will show.
   e.attr.mtime = immichfs::ToTimespec(absl::FromUnixMillis(absl::ToUnixMillis(file.mtime)));
   e.attr.atime = e.attr.ctime = e.attr.mtime;
-  e.attr_timeout = Seconds(options_.attr_timeout);
-  e.entry_timeout = Seconds(options_.dir_cache_ttl);
   return e;
 }
 

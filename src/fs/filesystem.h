@@ -196,6 +196,9 @@ class Filesystem {
 
   // filesystem.cc
   absl::StatusOr<Entry> EntryFor(Ino ino);
+  // ino, type and permissions (less umask), owner, link count, the kernel's
+  // cache times; the callers add size and times.
+  Entry BaseEntry(Ino ino, mode_t type, mode_t perms) const;
   Entry DirEntry(Ino ino, const timespec& mtime) const;
   Entry RootEntry() const;
   Entry AssetEntry(Ino ino, const AssetAttrs& attrs) const;
