@@ -73,6 +73,7 @@ class SpoolTest : public ::testing::Test {
     album_ = api_.AddAlbum("Trip");
   }
   void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();  // a failed test must not hang the workers
     spool_.reset();
     stdfs::remove_all(root_);
   }
@@ -131,6 +132,16 @@ class SpoolTest : public ::testing::Test {
   SpoolOptions options_;
   FakeImmichApi api_;
   std::string album_;
+  // The first call of `method` waits, inside the fake server, until
+  // release_ is notified; held_ is notified when it got there.
+  void HoldCallsTo(Method method) {
+    api_.SetCallHook([this, method](Method m) {
+      if (m != method || held_.HasBeenNotified()) return;
+      held_.Notify();
+      release_.WaitForNotification();
+    });
+  }
+  absl::Notification held_, release_;
   std::unique_ptr<Spool> spool_;
   absl::Mutex mu_;
   std::vector<CommitResult> committed_ ABSL_GUARDED_BY(mu_);
@@ -280,17 +291,12 @@ TEST_F(SpoolTest, UnlinkedOpenFileStaysUsableUntilReleased) {
 
 TEST_F(SpoolTest, UnlinkDuringCommitIsUndone) {
   OpenSpool();
-  absl::Notification upload_started, let_go;
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kUpload) return;
-    upload_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kUpload);
   PendingId id = Put("late.jpg", "unlinked mid-upload");
-  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Unlink(id).ok());
   EXPECT_FALSE(spool_->Get(id));
-  let_go.Notify();
+  release_.Notify();
   ASSERT_TRUE(WaitFor([&] {
     return api_.Calls(Method::kDeleteAssets) + api_.Calls(Method::kRemoveFromAlbum) > 0 &&
            spool_->Stats().commits_in_flight == 0;
@@ -312,17 +318,12 @@ TEST_F(SpoolTest, UnlinkDuringAFailingCommitTakesOutTheVersionAnFsyncCommitted) 
   std::string first = spool_->Get(*id)->replaces_asset_id;
   ASSERT_FALSE(first.empty());
   ASSERT_TRUE(spool_->Write(*id, 5, "part2", 5).ok());
-  absl::Notification upload_started, let_go;
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kUpload) return;
-    upload_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kUpload);
   api_.FailNext(Method::kUpload, absl::UnavailableError("connection reset"));
   ASSERT_TRUE(spool_->Release(*id).ok());  // version 2 starts committing, and will fail
-  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Unlink(*id).ok());
-  let_go.Notify();
+  release_.Notify();
   // The file is gone for the client, so version 1 must leave the album too.
   ASSERT_TRUE(WaitFor([&] { return api_.IsTrashed(first); })) << "version 1 stayed in the album";
   ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
@@ -690,18 +691,12 @@ TEST_F(SpoolTest, RenameDuringAFailingCommitSettlesInsteadOfBackingOff) {
   options_.min_backoff = absl::Seconds(600);
   options_.max_backoff = absl::Seconds(600);
   OpenSpool();
-  absl::Notification check_started, let_go;
-  std::atomic<bool> first{true};
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kBulkUploadCheck || !first.exchange(false)) return;
-    check_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kBulkUploadCheck);
   api_.FailNext(Method::kBulkUploadCheck, absl::UnavailableError("down"));
   PendingId id = Put("clip.mp4.part", "renamed mid-commit");
-  ASSERT_TRUE(check_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Rename(id, album_, "clip.mp4", std::nullopt).ok());
-  let_go.Notify();
+  release_.Notify();
   ASSERT_TRUE(WaitCommitted(id)) << "waited for the backoff";
   EXPECT_EQ(CommittedFor(id)->name, "clip.mp4");
 }
@@ -711,16 +706,11 @@ TEST_F(SpoolTest, RenameDuringAFailingCommitSettlesInsteadOfBackingOff) {
 TEST_F(SpoolTest, UnlinkDuringCommitOfADuplicateKeepsTheExistingAsset) {
   std::string existing = api_.AddAsset("a.jpg", "same bytes", {album_});
   OpenSpool();
-  absl::Notification add_started, let_go;
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kAddToAlbum) return;
-    add_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kAddToAlbum);
   PendingId id = Put("b.jpg", "same bytes");
-  ASSERT_TRUE(add_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Unlink(id).ok());
-  let_go.Notify();
+  release_.Notify();
   ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
   EXPECT_FALSE(api_.IsTrashed(existing)) << "the user's a.jpg went to the trash";
   std::vector<std::string> ids = api_.AlbumAssetIds(album_);
@@ -735,17 +725,11 @@ TEST_F(SpoolTest, UnlinkDuringCommitOfADuplicateFromElsewhereOnlyLeavesTheAlbum)
   std::string other = api_.AddAlbum("Other");
   std::string existing = api_.AddAsset("a.jpg", "same bytes", {other});
   OpenSpool();
-  absl::Notification add_started, let_go;
-  std::atomic<bool> once{true};
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kAddToAlbum || !once.exchange(false)) return;
-    add_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kAddToAlbum);
   PendingId id = Put("b.jpg", "same bytes");
-  ASSERT_TRUE(add_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Unlink(id).ok());
-  let_go.Notify();
+  release_.Notify();
   ASSERT_TRUE(WaitFor([&] {
     return api_.Calls(Method::kRemoveFromAlbum) > 0 && spool_->Stats().commits_in_flight == 0;
   }));
@@ -774,25 +758,20 @@ TEST_F(SpoolTest, SecondSpoolOnTheSameDirectoryIsRefused) {
 // bytes being uploaded, and leave nothing behind in the spool.
 TEST_F(SpoolTest, WritesToAnUnlinkedFileDuringItsCommitDoNotReachTheUpload) {
   OpenSpool();
-  absl::Notification upload_started, let_go;
-  api_.SetCallHook([&](Method m) {
-    if (m != Method::kUpload) return;
-    upload_started.Notify();
-    let_go.WaitForNotification();
-  });
+  HoldCallsTo(Method::kUpload);
   absl::StatusOr<PendingId> id = spool_->Create(album_, "open.jpg", absl::Now());
   ASSERT_TRUE(id.ok());
   const std::string bytes = "original bytes";
   ASSERT_TRUE(spool_->Write(*id, 0, bytes.data(), bytes.size()).ok());
   std::thread syncer([&] { (void)spool_->Fsync(*id); });
-  ASSERT_TRUE(upload_started.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
   ASSERT_TRUE(spool_->Unlink(*id).ok());
   ASSERT_TRUE(spool_->Write(*id, 0, "CHANGED", 7).ok());
   char buf[32];
   absl::StatusOr<size_t> n = spool_->Read(*id, 0, sizeof buf, buf);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(std::string(buf, *n), "CHANGEDl bytes");
-  let_go.Notify();
+  release_.Notify();
   ASSERT_TRUE(WaitFor([&] { return spool_->Stats().commits_in_flight == 0; }));
   std::vector<std::string> ids = api_.AlbumAssetIds(album_);
   for (const std::string& a : ids) EXPECT_EQ(api_.Bytes(a), bytes);
