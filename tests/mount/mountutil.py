@@ -10,6 +10,7 @@ filesystem can answer every call right and still corrupt memory.
 import os
 import stat
 import subprocess
+import socket
 import threading
 import time
 
@@ -23,6 +24,24 @@ BOB = ("bob@example.com", "bobpw", "bob-key", "Bob")
 
 SUSPICIOUS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "Segmentation fault",
               "terminate called", "Assertion", "FATAL")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (for "server down")."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def read_text(path):
+    """A log file's text, or "" when it is not there (yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def fuse_usable():
@@ -84,11 +103,7 @@ class Mount:
         raise AssertionError("immichfs did not mount within %ds:\n%s" % (timeout, self.log()))
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def kill(self, sig=9):
         """Kills the daemon as a crash would, then clears the dead mount."""

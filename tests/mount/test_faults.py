@@ -5,7 +5,6 @@ returns the original's bytes, never different bytes."""
 import errno
 import hashlib
 import os
-import socket
 import time
 
 import pytest
@@ -15,14 +14,6 @@ from fake_client import DEFAULT_KEY as FAKE_KEY, FakeImmich
 
 MiB = 1 << 20
 ORIGINAL = "GET /api/assets/.*/original"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def read_all(path):
@@ -51,7 +42,7 @@ def original_requests(fake):
 # ------------------------------------------------------------------ startup
 
 def test_server_down_at_mount_exits_2_naming_the_url(fake, mounted, tmp_path):
-    url = "http://127.0.0.1:%d" % free_port()
+    url = "http://127.0.0.1:%d" % mountutil.free_port()
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     r = mountutil.run_immichfs(["-f", "-o", "api_key_file=%s,cache_dir=%s" % (
@@ -92,7 +83,7 @@ def test_missing_mountpoint_exits_5(fake, mounted, tmp_path):
 
 
 def test_offline_start_mounts_with_server_down(fake, mounted):
-    url = "http://127.0.0.1:%d" % free_port()
+    url = "http://127.0.0.1:%d" % mountutil.free_port()
     m = mounted(fake, url=url, options=["offline_start"])
     assert mountutil.is_mounted(m.mountpoint)
     names = os.listdir(m.mountpoint)   # must answer (possibly empty), not fail
@@ -100,7 +91,7 @@ def test_offline_start_mounts_with_server_down(fake, mounted):
 
 
 def test_offline_start_then_server_comes_up(mounted):
-    port = free_port()
+    port = mountutil.free_port()
     m = mounted(None, url="http://127.0.0.1:%d" % port, key=FAKE_KEY, options=["offline_start"])
     with FakeImmich(port=port) as late:
         al = late.seed_album("Came later")

@@ -12,6 +12,7 @@ import pytest
 
 from fake_client import FakeImmich
 from mountutil import ADMIN, BOB
+from writeutil import poll
 
 TTL = 0.5
 
@@ -28,18 +29,6 @@ def ts_ns(iso):
     """'2023-05-06T07:08:09.500Z' -> nanoseconds since the epoch."""
     d = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
     return (int(d.replace(microsecond=0).timestamp()) * 1_000_000_000 + d.microsecond * 1000)
-
-
-def poll(cond, what, timeout=30):
-    """Waits for cond() to be true (no timing assertion: a generous deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("not true after %ds: %s" % (timeout, what))
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 import time
 
+from mountutil import free_port, read_text  # noqa: F401 (free_port: also sftputil.free_port)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.normpath(os.path.join(HERE, "..", ".."))
 CONTRIB = os.path.join(TOP, "contrib")
@@ -36,14 +38,6 @@ GROUP = "immich-sftp"
 # The fake Immich's users behind the two test accounts: (email, password, API key, name).
 ALICE = ("alice@example.com", "alice-pw", "alice-key", "Alice")
 BOB = ("bob@example.com", "bob-pw", "bob-key", "Bob")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout=60, interval=0.1, what="condition"):
@@ -144,11 +138,7 @@ class Sshd:
         return r.stdout
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def stop(self):
         if self.proc is not None:
@@ -399,8 +389,4 @@ class UnitRunner:
             self.proc.wait()
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
