@@ -198,6 +198,7 @@ std::shared_ptr<RangeStream> ReadPath::Handle::StartStreamLocked(uint64_t offset
   StreamParams params;
   params.api = path_->api_;
   params.cache = path_->cache_;
+  params.cache_every_block = asset_.size <= path_->stream_cache_limit_;
   params.asset = asset_;
   params.start = offset / bs * bs;
   params.end = asset_.size;
@@ -232,6 +233,9 @@ ReadPath::ReadPath(immich::ImmichApi* api, BlockCache* cache, ReadPathOptions op
       cache_(cache),
       options_(options),
       block_size_(cache != nullptr ? cache->block_size() : std::max<uint64_t>(options.block_size, 1)),
+      stream_cache_limit_(options.stream_cache_limit != 0 || cache == nullptr
+                              ? options.stream_cache_limit
+                              : cache->capacity() / 8),
       fetcher_(std::make_unique<BlockFetcher>(api, cache, block_size_)),
       threads_(std::make_shared<ThreadTracker>()) {}
 

@@ -162,7 +162,12 @@ bool RangeStream::Sink(const char* data, size_t size) {
   // Full blocks are never modified again: safe to share without mu_. The
   // write happens on the cache's writer thread; dropped if it is behind.
   if (p_.cache != nullptr) {
-    for (auto& [index, block] : complete) p_.cache->PutAsync(p_.asset.cache_key, index, block);
+    const uint64_t last = (p_.asset.size - 1) / p_.block_size;
+    for (auto& [index, block] : complete) {
+      if (p_.cache_every_block || index == 0 || index == last) {
+        p_.cache->PutAsync(p_.asset.cache_key, index, block);
+      }
+    }
   }
   return keep_going;
 }

@@ -68,6 +68,9 @@ class ThreadTracker {
 struct StreamParams {
   immich::ImmichApi* api = nullptr;
   BlockCache* cache = nullptr;  // may be null
+  // Whether every completed block goes to `cache`; if not, only the asset's
+  // first and last block do (read_path.h, stream_cache_limit).
+  bool cache_every_block = true;
   AssetRef asset;
   uint64_t start = 0;  // a multiple of block_size
   uint64_t end = 0;    // exclusive; asset.size means an open-ended request

@@ -240,7 +240,9 @@ TEST_F(ReadPathTest, ConcurrentIdenticalReadsDownloadOnce) {
 }
 
 TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
-  Make(4 * kMiB);
+  ReadPathOptions options;
+  options.stream_cache_limit = 4 * kMiB;  // streams cache every block of these
+  Make(4 * kMiB, options);
   for (int i = 0; i < 3; ++i) AddAsset("e" + std::to_string(i), 3 * kMiB, 20 + i);
   for (int i = 0; i < 3; ++i) {
     auto h = Open("e" + std::to_string(i));
@@ -255,6 +257,29 @@ TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
   ReadAll(*h, assets_["e0"]);
   EXPECT_GT(api_.requests(), before);
   EXPECT_LE(cache_->bytes_used(), 4 * kMiB);
+}
+
+TEST_F(ReadPathTest, StreamsCacheOnlyTheEndsOfAssetsBigForTheCache) {
+  Make(64 * kMiB);  // the limit defaults to an eighth: 8 MiB
+  AddAsset("small", 8 * kMiB, 40);
+  const std::string& big = AddAsset("big", 20 * kMiB + 5, 41);
+  for (const char* id : {"small", "big"}) {
+    auto h = Open(id);
+    ReadAll(*h, assets_[id]);
+  }
+  cache_->Flush();
+  auto cached = [&](const std::string& id, uint64_t index) {
+    return cache_->Contains(BlockCache::KeyFor(id, kSum), index);
+  };
+  for (uint64_t index = 0; index < 8; ++index) EXPECT_TRUE(cached("small", index)) << index;
+  EXPECT_TRUE(cached("big", 0));
+  EXPECT_TRUE(cached("big", 20));  // the last, short block
+  for (uint64_t index = 1; index < 20; ++index) EXPECT_FALSE(cached("big", index)) << index;
+  // Re-reading the big one is still correct: it streams again.
+  int before = api_.requests();
+  auto h = Open("big");
+  ReadAll(*h, big);
+  EXPECT_GT(api_.requests(), before);
 }
 
 TEST_F(ReadPathTest, ChangedChecksumNeverServesStaleBytes) {
