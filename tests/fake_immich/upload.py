@@ -7,6 +7,7 @@ split across two reads is still found), and file parts go straight to a
 sink that hashes and writes them.
 """
 
+import ctypes
 import hashlib
 import os
 import re
@@ -15,6 +16,22 @@ import struct
 CHUNK = 1 << 20
 FIELD_LIMIT = 1 << 20      # plain form fields larger than this are refused
 HEADER_LIMIT = 16 << 10
+
+
+_SFR_WRITE = 2                 # SYNC_FILE_RANGE_WRITE
+_SFR_WAIT_ALL = 1 | 2 | 4      # WAIT_BEFORE | WRITE | WAIT_AFTER
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+except (OSError, AttributeError):
+    _libc = None
+
+
+def _sync_file_range(fd, offset, length, flags):
+    """Linux sync_file_range(2); False where it is not available."""
+    if _libc is None or length <= 0:
+        return length <= 0
+    return _libc.sync_file_range(fd, offset, length, flags) == 0
 
 
 class BodyError(Exception):
@@ -98,6 +115,17 @@ class FileSink:
         self.sha1 = hashlib.sha1()
         self.size = 0
         self.head = bytearray()
+        self.dropped = 0   # dropped from the page cache up to here
+        self.pending = 0   # writeback started up to here, not yet dropped
+        self.started = 0   # writeback started up to here
+
+    # Every this many bytes the part written so far is flushed and dropped
+    # from the page cache. Without it, a multi-GiB upload fills the page cache
+    # with pages written once, and on the benchmark VM the fake's ingest got
+    # 3x slower for every upload after the first GiB or two (perf: its writes
+    # into fresh page-cache pages); with it the next chunk reuses the pages
+    # just freed, and every client's upload costs the fake the same.
+    DROP_EVERY = 32 << 20
 
     def write(self, mv):
         self.f.write(mv)
@@ -105,6 +133,21 @@ class FileSink:
         if len(self.head) < 65536:
             self.head += mv[: 65536 - len(self.head)]
         self.size += len(mv)
+        if self.size - self.started >= self.DROP_EVERY:
+            self._drop()
+
+    def _drop(self):
+        # Writeback of this piece starts now; the previous piece, whose
+        # writeback started one piece ago, is waited for and dropped.
+        fd = self.f.fileno()
+        if not _sync_file_range(fd, self.started, self.size - self.started, _SFR_WRITE):
+            os.fdatasync(fd)
+        self.started = self.size
+        if self.dropped < self.pending:
+            _sync_file_range(fd, self.dropped, self.pending - self.dropped, _SFR_WAIT_ALL)
+            os.posix_fadvise(fd, self.dropped, self.pending - self.dropped, os.POSIX_FADV_DONTNEED)
+            self.dropped = self.pending
+        self.pending = self.size
 
     def close(self):
         self.f.close()
