@@ -144,6 +144,9 @@ struct SpoolOptions {
   std::function<ssize_t(int fd, const void* buf, size_t count, off_t offset)> pwrite_for_test;
   // Tests only: stands in for fdatasync(2) on spool data files.
   std::function<int(int fd)> fdatasync_for_test;
+  // Tests only: stands in for the sync_file_range(2) that waits for a
+  // streamed file's earlier writeback before its pages are dropped.
+  std::function<int(int fd, off_t offset, off_t length)> writeback_wait_for_test;
   // Asked on a worker thread before each commit attempt (no spool lock held)
   // with the file's current name and size. OK: commit. A retryable error
   // (IsRetryable, e.g. kUnavailable) postpones the attempt like a failed one

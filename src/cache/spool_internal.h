@@ -50,6 +50,8 @@ struct Entry {
   bool hash_ok ABSL_GUARDED_BY(io_mu) = true;
   // Writeback of [0, writeback_from) was started early (Spool::Impl::Write).
   uint64_t writeback_from ABSL_GUARDED_BY(io_mu) = 0;
+  // [0, dropped_upto) was written back and dropped from the page cache.
+  uint64_t dropped_upto ABSL_GUARDED_BY(io_mu) = 0;
 
   // --- guarded by Spool::Impl::mu_: the file's state ---
   JournalRecord rec;                  // name, album, size, mtime, sha1 (current)

@@ -1,6 +1,10 @@
 // HttpImmichApi against tests/fake_immich/server.py imitating Immich 3.1:
 // every call over real HTTP, with the answers checked against what the fake
 // server's control API says it holds.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,6 +182,43 @@ TEST_F(HttpApiTest, UploadCreatedThenDuplicate) {
   EXPECT_EQ(asset->size, req.size);
   EXPECT_EQ(asset->original_file_name, "big.jpg");
   EXPECT_EQ(asset->checksum, ToBase64(*ParseSha1(req.checksum_hex)));
+}
+
+// Pages of `path` in the page cache (mincore over a mapping of it).
+size_t ResidentPages(const std::string& path, size_t size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  EXPECT_NE(map, MAP_FAILED);
+  std::vector<unsigned char> pages((size + ::sysconf(_SC_PAGESIZE) - 1) / ::sysconf(_SC_PAGESIZE));
+  EXPECT_EQ(::mincore(map, size, pages.data()), 0);
+  ::munmap(map, size);
+  return std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; });
+}
+
+// An upload reads its file once: the pages it sent are dropped behind it, so
+// a big video does not push everything else out of the page cache.
+TEST_F(HttpApiTest, UploadLeavesThePageCacheBehindIt) {
+  const std::string content = RandomBytes(48 << 20, 5);
+  TempFile file(content);
+  struct statfs fs;
+  ASSERT_EQ(::statfs(file.path().c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs keeps its pages: nothing to drop";
+  {
+    int fd = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(::fsync(fd), 0);  // as the spool's file is before its upload
+    ::close(fd);
+  }
+  const size_t before = ResidentPages(file.path(), content.size());
+  ASSERT_GT(before, 0u) << "the file just written should be cached";
+  absl::StatusOr<immich::UploadResult> up = api_->Upload(UploadOf(file, content, "video.mp4"));
+  ASSERT_TRUE(up.ok()) << up.status();
+  rapidjson::Document state = server_->AssetState(up->id);
+  ASSERT_TRUE(state.IsObject());
+  EXPECT_EQ(std::string(state["checksum_hex"].GetString()), Sha1Hex(content));
+  const size_t after = ResidentPages(file.path(), content.size());
+  EXPECT_LT(after, before / 4) << after << " of " << before << " pages still cached";
 }
 
 TEST_F(HttpApiTest, UploadErrors) {

@@ -4,7 +4,11 @@
 #include "cache/spool.h"
 
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +28,7 @@
 #include "cache/journal.h"
 #include "common/hash.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "fake_api/fake_api.h"
 #include "gtest/gtest.h"
 
@@ -806,6 +811,66 @@ TEST_F(SpoolTest, FdatasyncErrorIsStickyAndTheFileGoesToFailed) {
   ASSERT_EQ(stats.failed.size(), 1u);
   EXPECT_NE(stats.failed[0].reason.find("write error"), std::string::npos)
       << stats.failed[0].reason;
+}
+
+// A big file written in order is written back in steps while it streams in,
+// and the pages of each step are dropped once it is on disk.
+TEST_F(SpoolTest, BigSequentialFileLeavesThePageCacheBehindTheWriter) {
+  struct statfs fs;
+  ASSERT_EQ(::statfs(root_.c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs keeps its pages: nothing to drop";
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "big.mov", absl::Now());
+  ASSERT_TRUE(id.ok());
+  constexpr size_t kMiB = 1 << 20;
+  std::string all;
+  for (int i = 0; i < 40; ++i) {
+    std::string piece(kMiB, static_cast<char>('a' + i % 26));
+    piece[0] = static_cast<char>(i);
+    ASSERT_TRUE(spool_->Write(*id, all.size(), piece.data(), piece.size()).ok());
+    all += piece;
+  }
+  // Resident pages of the first 8 MiB of the spool file (mincore).
+  const std::string data = absl::StrCat(options_.dir, "/", *id, ".data");
+  UniqueFd fd(::open(data.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid()) << data;
+  void* map = ::mmap(nullptr, 8 * kMiB, PROT_READ, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(map, MAP_FAILED);
+  std::vector<unsigned char> pages(8 * kMiB / ::sysconf(_SC_PAGESIZE));
+  ASSERT_EQ(::mincore(map, 8 * kMiB, pages.data()), 0);
+  ::munmap(map, 8 * kMiB);
+  size_t resident = std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; });
+  EXPECT_LT(resident, pages.size() / 4) << resident << " of " << pages.size() << " pages cached";
+  // Nothing lost: the upload (read back from disk) has every byte.
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  std::optional<immich::Asset> a = api_.FindAsset(CommittedFor(*id)->asset_id);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->checksum, ChecksumB64(all));
+}
+
+// Waiting for the early writeback consumes the kernel's only report of a
+// write error, so it must stick like an fdatasync error: the file never
+// commits and goes to failed/.
+TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
+  std::atomic<int> waits{0};
+  options_.writeback_wait_for_test = [&](int, off_t, off_t) {
+    ++waits;
+    errno = EIO;
+    return -1;
+  };
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "video.mov", absl::Now());
+  ASSERT_TRUE(id.ok());
+  std::string piece(1 << 20, 'v');
+  for (uint64_t at = 0; at < 24 * piece.size(); at += piece.size()) {
+    ASSERT_TRUE(spool_->Write(*id, at, piece.data(), piece.size()).ok());
+  }
+  ASSERT_GE(waits.load(), 1);
+  EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO);
+  EXPECT_FALSE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
 }
 
 }  // namespace
