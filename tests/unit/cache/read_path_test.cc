@@ -267,6 +267,9 @@ TEST_F(ReadPathTest, StreamsCacheOnlyTheEndsOfAssetsBigForTheCache) {
     auto h = Open(id);
     ReadAll(*h, assets_[id]);
   }
+  // A stream queues its last block after the reader may have had it: wait
+  // for the stream threads (ReadPath's destructor), then for the writes.
+  reads_ = std::make_unique<ReadPath>(&api_, cache_.get(), ReadPathOptions{});
   cache_->Flush();
   auto cached = [&](const std::string& id, uint64_t index) {
     return cache_->Contains(BlockCache::KeyFor(id, kSum), index);
