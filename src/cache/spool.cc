@@ -132,6 +132,9 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
     old_size = e.rec.size;
     what = Describe(e);
   }
+  // Earlier bytes may not have reached the disk: say so now rather than
+  // take gigabytes more and fail at close.
+  if (!e.io_error.ok()) return e.io_error;
   if (absl::Status st = BeginDataChange(e); !st.ok()) return st;
   size_t done = 0;
   int err = 0;
@@ -191,7 +194,8 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
       if (rc != 0) {
         // Waiting consumed the kernel's one report of a writeback error: a
         // later fdatasync would return 0. Sticky, as fdatasync's own.
-        e.io_error = ErrnoFromSyscall(errno, absl::StrCat("writeback of ", what));
+        const int err = errno;
+        e.io_error = ErrnoFromSyscall(err, absl::StrCat("writeback of ", what));
         LOG(kError, "spool: %s", e.io_error.message());
       } else {
         (void)::posix_fadvise(fd, from, length, POSIX_FADV_DONTNEED);

@@ -64,21 +64,25 @@ ssize_t Spool::Impl::PWrite(int fd, const char* data, size_t size, off_t offset)
   return ::pwrite(fd, data, size, offset);
 }
 
-absl::Status Spool::Impl::MakeDurable(Entry& e) {
+absl::Status Spool::Impl::SyncData(Entry& e) {
   if (!e.io_error.ok()) return e.io_error;
-  if (e.data_dirty) {
-    const int rc = options_.fdatasync_for_test ? options_.fdatasync_for_test(e.fd.get())
-                                               : ::fdatasync(e.fd.get());
-    if (rc != 0) {
-      const int err = errno;
-      absl::MutexLock l(&mu_);
-      // The kernel reports a writeback error once: remember it, or a later
-      // fdatasync returns 0 and bytes that never reached the disk commit.
-      e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
-      return e.io_error;
-    }
-    e.data_dirty = false;
+  if (!e.data_dirty) return absl::OkStatus();
+  const int rc = options_.fdatasync_for_test ? options_.fdatasync_for_test(e.fd.get())
+                                             : ::fdatasync(e.fd.get());
+  if (rc != 0) {
+    const int err = errno;
+    absl::MutexLock l(&mu_);
+    // The kernel reports a writeback error once: remember it, or a later
+    // fdatasync returns 0 and bytes that never reached the disk commit.
+    e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
+    return e.io_error;
   }
+  e.data_dirty = false;
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Impl::MakeDurable(Entry& e) {
+  if (absl::Status st = SyncData(e); !st.ok()) return st;
   JournalRecord record;
   uint64_t generation = 0;
   {
@@ -128,6 +132,11 @@ absl::Status Spool::Impl::BeginDataChange(Entry& e) {
 absl::Status Spool::Impl::BreakUploadLink(Entry& e, bool unlinked) {
   // An upload reads <id>.upload, the same inode as fd. Give the writer a
   // copy as the new <id>.data, so the upload's bytes stay as they were.
+  // Bytes written since the last fdatasync are synced first: if their
+  // writeback failed, the kernel marked the pages clean (and the upload may
+  // have dropped them), so the copy would take stale blocks from disk with
+  // the error never reported.
+  if (absl::Status st = SyncData(e); !st.ok()) return st;
   PendingId id;
   {
     absl::MutexLock l(&mu_);

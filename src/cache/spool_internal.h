@@ -114,6 +114,9 @@ class Spool::Impl {
   // fdatasync the bytes, finish the streaming hash, and write the record as
   // kPending with sync, so that the file survives a crash and commits.
   absl::Status MakeDurable(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // fdatasync of the data file if anything was written since the last one; a
+  // failure becomes the file's sticky io_error.
+  absl::Status SyncData(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   // Before the bytes change: flips a kPending record to kWriting (durably)
   // and copies the data away from an upload in flight.
   absl::Status BeginDataChange(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);

@@ -117,6 +117,11 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   absl::Status io_error;
   {
     absl::MutexLock io(&e->io_mu);
+    // An fsync while the file is open commits bytes written after its
+    // fdatasync too: sync them before they are sent, or a failed writeback
+    // (pages marked clean, then evicted or dropped) sends stale disk blocks
+    // and the error is never reported. A no-op after a close.
+    (void)SyncData(*e);
     io_error = e->io_error;
     {
       absl::MutexLock l(&mu_);

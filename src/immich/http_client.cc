@@ -52,21 +52,27 @@ class UploadSource {
 
   static size_t Read(char* buf, size_t size, size_t nitems, void* arg) {
     auto* self = static_cast<UploadSource*>(arg);
-    const size_t want = size * nitems;
+    // Never past the size announced in Content-Length.
+    const size_t want = std::min<uint64_t>(size * nitems, self->size_ - self->pos_);
+    if (want == 0) return 0;
     ssize_t n;
     do {
       n = ::pread(self->fd_, buf, want, static_cast<off_t>(self->pos_));
     } while (n < 0 && errno == EINTR);
-    if (n < 0) {
+    if (n <= 0) {
+      const int err = errno;
       if (self->abort_->ok()) {
-        *self->abort_ = ErrnoFromSyscall(errno, absl::StrCat("read ", self->path_));
+        *self->abort_ =
+            n < 0 ? ErrnoFromSyscall(err, absl::StrCat("read ", self->path_))
+                  : absl::FailedPreconditionError(absl::StrCat(
+                        self->path_, " ended at ", self->pos_, " of ", self->size_,
+                        " bytes while it was sent; it changed"));
       }
       return CURL_READFUNC_ABORT;
     }
     self->pos_ += static_cast<uint64_t>(n);
     // curl stops asking at the size it was given: the tail is dropped then.
-    if (self->pos_ > self->dropped_ &&
-        (self->pos_ >= self->dropped_ + kDropBehind || self->pos_ >= self->size_ || n == 0)) {
+    if (self->pos_ >= self->dropped_ + kDropBehind || self->pos_ >= self->size_) {
       (void)::posix_fadvise(self->fd_, static_cast<off_t>(self->dropped_),
                             static_cast<off_t>(self->pos_ - self->dropped_), POSIX_FADV_DONTNEED);
       self->dropped_ = self->pos_;
@@ -345,7 +351,14 @@ absl::StatusOr<HttpResponse> HttpClient::PostFile(const FileUpload& upload) {
       curl_mime_name(file, upload.file_field.c_str());
       const int fd = ::open(upload.file_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
-        return ErrnoFromSyscall(errno, absl::StrCat(upload.what, ": open ", upload.file_path));
+        const int err = errno;
+        return ErrnoFromSyscall(err, absl::StrCat(upload.what, ": open ", upload.file_path));
+      }
+      struct stat opened;
+      if (::fstat(fd, &opened) != 0 || opened.st_size != st.st_size) {
+        ::close(fd);
+        return absl::FailedPreconditionError(absl::StrCat(
+            upload.what, ": ", upload.file_path, " changed size before it was sent"));
       }
       auto* source = new UploadSource(fd, static_cast<uint64_t>(st.st_size), upload.file_path, &ex.abort);
       if (CURLcode c = curl_mime_data_cb(file, st.st_size, &UploadSource::Read,

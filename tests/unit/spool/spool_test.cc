@@ -863,14 +863,63 @@ TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
   absl::StatusOr<PendingId> id = spool_->Create(album_, "video.mov", absl::Now());
   ASSERT_TRUE(id.ok());
   std::string piece(1 << 20, 'v');
-  for (uint64_t at = 0; at < 24 * piece.size(); at += piece.size()) {
-    ASSERT_TRUE(spool_->Write(*id, at, piece.data(), piece.size()).ok());
+  absl::Status failed;
+  for (uint64_t at = 0; at < 24 * piece.size() && failed.ok(); at += piece.size()) {
+    failed = spool_->Write(*id, at, piece.data(), piece.size());
   }
   ASSERT_GE(waits.load(), 1);
+  EXPECT_EQ(ToErrno(failed), EIO) << "writes after the error should fail at once: " << failed;
   EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO);
   EXPECT_FALSE(spool_->Release(*id).ok());
   ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+}
+
+// An fsync of an open file commits what was written after its fdatasync as
+// well; those bytes are synced before they are sent, and a failure there
+// sends nothing (a failed writeback leaves pages that read back stale).
+TEST_F(SpoolTest, BytesWrittenAfterAnFsyncAreSyncedBeforeTheyAreSent) {
+  options_.upload_workers = 1;
+  std::atomic<bool> fail_sync{false};
+  std::atomic<int> syncs{0};
+  options_.fdatasync_for_test = [&](int fd) {
+    ++syncs;
+    if (fail_sync.load()) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  OpenSpool();
+  // The only worker is busy with another file meanwhile.
+  HoldCallsTo(Method::kBulkUploadCheck);
+  absl::StatusOr<PendingId> other = spool_->Create(album_, "other.jpg", absl::Now());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(spool_->Write(*other, 0, "other", 5).ok());
+  ASSERT_TRUE(spool_->Release(*other).ok());
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
+
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "open.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "first", 5).ok());
+  absl::Status fsynced;
+  absl::Notification fsync_done;
+  std::thread syncer([&] {
+    fsynced = spool_->Fsync(*id);
+    fsync_done.Notify();
+  });
+  // The other file's close and this fsync have synced (a write waits for the
+  // rest of the fsync's durable step: it holds the file's I/O lock).
+  ASSERT_TRUE(WaitFor([&] { return syncs.load() >= 2; }));
+  ASSERT_TRUE(spool_->Write(*id, 5, " second", 7).ok());
+  fail_sync = true;
+  release_.Notify();
+  ASSERT_TRUE(fsync_done.WaitForNotificationWithTimeout(kDeadline));
+  syncer.join();
+  EXPECT_EQ(ToErrno(fsynced), EIO) << fsynced;
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file may be uploaded";
+  EXPECT_FALSE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
 }
 
 }  // namespace
