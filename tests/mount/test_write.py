@@ -206,6 +206,31 @@ def test_commits_run_in_parallel_and_not_while_open(fake, setup):
 
 # ------------------------------------------------------------------ pending files
 
+def test_big_file_streams_to_disk_and_commits_intact(fake, setup, tmp_path):
+    """A file written in order is sent to disk in 8 MiB steps whose pages are
+    dropped once on disk, and the upload reads it back from disk: every byte
+    must survive, read back through the mount while pending (from disk) and
+    in Immich after the commit. cp through a write-only handle (direct I/O),
+    then a rewrite of a middle piece through O_RDWR (the page cache)."""
+    mnt = setup(["W big"], options=["settle=60"])
+    src = tmp_path / "big.mov"
+    data = unique_bytes(40 * MiB + 4097, "big")
+    src.write_bytes(data)
+    path = P(mnt, "W big", "big.mov")
+    run(["cp", str(src), path])
+    assert os.stat(path).st_size == len(data)
+    assert sha1_hex(read_file(path)) == sha1_hex(data)
+    with open(path, "r+b") as f:
+        f.seek(20 * MiB + 5)
+        f.write(b"middle")
+    data = data[:20 * MiB + 5] + b"middle" + data[20 * MiB + 11:]
+    assert sha1_hex(read_file(path)) == sha1_hex(data)
+    assert fake.stats()["uploads"] == 0
+    fsync_path(path)
+    wait_in_album(fake, "W big", "big.mov", data)
+    wait_idle(mnt)
+
+
 def test_read_your_writes_before_commit(fake, setup):
     # A long settle: nothing commits unless fsync'ed.
     mnt = setup(["W ryw"], options=["settle=60"])
