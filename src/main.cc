@@ -221,6 +221,9 @@ int Main(int argc, char** argv) {
   // Saved per server and user, for a later start while Immich is down.
   cache::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
                                 absl::StrCat(c.server_url, "\n", c.api_key));
+  // Album listings, so a restart does not page unchanged albums again.
+  fs::ListingStore listing_store(absl::StrCat(c.cache_dir, "/listings"),
+                                 absl::StrCat(c.server_url, "\n", c.api_key));
   fs::FsOptions fs_options;
   fs_options.uid = c.uid;
   fs_options.gid = c.gid;
@@ -233,6 +236,7 @@ int Main(int argc, char** argv) {
   filesystem.SetNotifier((*session)->notifier());
   filesystem.SetServerVersion(server_version);
   filesystem.SetAlbumStore(&album_store);
+  filesystem.SetListingStore(&listing_store);
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }

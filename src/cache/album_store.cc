@@ -22,15 +22,6 @@ std::string Dir(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
 }
 
-int64_t Nanos(absl::Time t) {
-  if (t == absl::InfinitePast()) return INT64_MIN;
-  return absl::ToUnixNanos(t);
-}
-
-absl::Time FromNanos(int64_t ns) {
-  return ns == INT64_MIN ? absl::InfinitePast() : absl::FromUnixNanos(ns);
-}
-
 }  // namespace
 
 AlbumStore::AlbumStore(std::string path, const std::string& owner)
@@ -41,8 +32,8 @@ std::string AlbumStore::Serialize(const std::vector<immich::Album>& albums) cons
   std::string out = absl::StrCat(kMagic, "\nowner ", owner_hex_, "\n");
   for (const immich::Album& a : albums) {
     if (a.id.find(' ') != std::string::npos) continue;  // not an Immich id; cannot be stored
-    absl::StrAppend(&out, "album ", Escape(a.id), " ", a.asset_count, " ", Nanos(a.created_at),
-                    " ", Nanos(a.updated_at), " ", Nanos(a.last_modified_asset), " ",
+    absl::StrAppend(&out, "album ", Escape(a.id), " ", a.asset_count, " ", TimeToNanos(a.created_at),
+                    " ", TimeToNanos(a.updated_at), " ", TimeToNanos(a.last_modified_asset), " ",
                     Escape(a.name), "\n");
   }
   return out;
@@ -86,9 +77,9 @@ absl::StatusOr<std::vector<immich::Album>> AlbumStore::Load() const {
     }
     a.id = *std::move(id);
     a.name = *std::move(name);
-    a.created_at = FromNanos(created);
-    a.updated_at = FromNanos(updated);
-    a.last_modified_asset = FromNanos(last);
+    a.created_at = TimeFromNanos(created);
+    a.updated_at = TimeFromNanos(updated);
+    a.last_modified_asset = TimeFromNanos(last);
     albums.push_back(std::move(a));
   }
   return albums;

@@ -99,4 +99,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
+int64_t TimeToNanos(absl::Time t) {
+  if (t == absl::InfinitePast()) return INT64_MIN;
+  return absl::ToUnixNanos(t);
+}
+
+absl::Time TimeFromNanos(int64_t ns) {
+  return ns == INT64_MIN ? absl::InfinitePast() : absl::FromUnixNanos(ns);
+}
+
 }  // namespace immichfs::cache

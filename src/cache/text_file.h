@@ -4,12 +4,14 @@
 #ifndef IMMICHFS_CACHE_TEXT_FILE_H_
 #define IMMICHFS_CACHE_TEXT_FILE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace immichfs::cache {
 
@@ -24,6 +26,11 @@ absl::Status WriteFileAtomically(const std::string& dir, const std::string& path
                                  const std::string& tmp, absl::string_view text, bool sync);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// A time as whole Unix nanoseconds for a text field; InfinitePast (a time
+// Immich did not send) is INT64_MIN, and back.
+int64_t TimeToNanos(absl::Time t);
+absl::Time TimeFromNanos(int64_t ns);
 
 }  // namespace immichfs::cache
 

@@ -1,9 +1,13 @@
 #include "fs/catalog.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <system_error>
 #include <thread>
+#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +33,11 @@ std::string Tag(const std::string& id) { return id.substr(0, 8); }
 
 Catalog::Catalog(immich::ImmichApi* api, absl::Duration ttl, Clock clock)
     : api_(api), ttl_(ttl), clock_(std::move(clock)) {}
+
+Catalog::~Catalog() {
+  absl::MutexLock lock(&saver_mu_);
+  if (saver_.joinable()) saver_.join();
+}
 
 AssetRec Catalog::ToRec(const immich::Asset& a) {
   AssetRec r;
@@ -70,6 +79,12 @@ absl::Status Catalog::RefreshRoot(bool force) {
     if (absl::Status s = store_->Save(*albums); !s.ok()) {
       LOG(kWarning, "saving the album list for offline starts: %s", s.ToString());
     }
+  }
+  if (listings_ != nullptr) {
+    std::vector<std::string> ids;
+    ids.reserve(albums->size());
+    for (const immich::Album& a : *albums) ids.push_back(a.id);
+    listings_->Prune(ids);  // deleted albums' listings
   }
   return absl::OkStatus();
 }
@@ -141,7 +156,13 @@ void Catalog::NameAlbumsLocked() {
 }
 
 absl::Status Catalog::RefreshAlbum(const std::string& album_id) {
-  if (absl::Status s = RefreshRoot(); !s.ok()) return s;
+  if (absl::Status s = RefreshRoot(); !s.ok()) {
+    // Immich cannot be reached: the album as last listed, if it was listed
+    // in the state the known album list describes, beats an empty folder.
+    absl::MutexLock fetch(&fetch_mu_);
+    LoadStoredListing(album_id);
+    return s;
+  }
   {
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
@@ -154,7 +175,77 @@ absl::Status Catalog::RefreshAlbum(const std::string& album_id) {
     auto it = albums_.find(album_id);
     if (it != albums_.end() && FreshLocked(it->second)) return absl::OkStatus();
   }
+  if (LoadStoredListing(album_id)) return absl::OkStatus();
   return FetchListing(album_id);
+}
+
+AlbumKey Catalog::KeyOf(const AlbumState& album) const {
+  return AlbumKey{album.view.asset_count, album.view.updated, album.last_modified_asset};
+}
+
+bool Catalog::LoadStoredListing(const std::string& album_id) {
+  if (listings_ == nullptr) return false;
+  AlbumKey key;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = albums_.find(album_id);
+    if (it == albums_.end() || it->second.listed || !it->second.stored_ok) return false;
+    key = KeyOf(it->second);
+  }
+  absl::StatusOr<std::vector<AssetRec>> recs = listings_->Load(album_id, key);
+  if (!recs.ok()) {
+    if (!absl::IsNotFound(recs.status())) LOG(kInfo, "stored listing ignored: %s", recs.status().ToString());
+    return false;
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = albums_.find(album_id);
+  // Our own change or a new album list may have come meanwhile.
+  if (it == albums_.end() || it->second.listed || !it->second.stored_ok ||
+      !(KeyOf(it->second) == key)) {
+    return false;
+  }
+  std::vector<Index> listed;
+  listed.reserve(recs->size());
+  for (const AssetRec& r : *recs) listed.push_back(PutAssetLocked(r));
+  AssignNamesLocked(it->second, std::move(listed));
+  it->second.listed = true;
+  it->second.incomplete = false;
+  it->second.listed_at = clock_();
+  CompactNamesLocked();
+  LOG(kDebug, "album %s: %d assets from the stored listing", album_id, recs->size());
+  return true;
+}
+
+void Catalog::SaveListingAsync(const std::string& album_id, const AlbumKey& key, uint64_t gen,
+                               std::vector<AssetRec> assets) {
+  absl::MutexLock lock(&saver_mu_);
+  if (saver_.joinable()) saver_.join();  // the previous save; they are rare
+  auto save = [this, album_id, key, gen, assets = std::move(assets)]() {
+    absl::Status st = listings_->Save(album_id, key, assets);
+    if (!st.ok()) {
+      LOG(kInfo, "saving the listing of album %s: %s", album_id, st.ToString());
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    auto it = albums_.find(album_id);
+    if (it == albums_.end() || it->second.store_gen != gen) {
+      // Changed by us since the listing was taken: not what the album holds.
+      ::unlink(absl::StrCat(listings_->dir(), "/", album_id).c_str());
+    }
+  };
+  try {
+    saver_ = std::thread(std::move(save));
+  } catch (const std::system_error& e) {
+    LOG(kDebug, "listing of album %s not saved: no thread (%s)", album_id, e.what());
+  }
+}
+
+void Catalog::ForgetStoredListingLocked(AlbumState& album) {
+  album.stored_ok = false;
+  if (listings_ == nullptr || !album.maybe_stored) return;
+  ++album.store_gen;
+  album.maybe_stored = false;
+  ::unlink(absl::StrCat(listings_->dir(), "/", album.view.id).c_str());
 }
 
 bool Catalog::FreshLocked(const AlbumState& album) const {
@@ -267,6 +358,7 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   }
 
   const size_t count = listed.size();
+  std::optional<std::tuple<AlbumKey, uint64_t, std::vector<AssetRec>>> to_save;
   {
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
@@ -277,7 +369,19 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
     it->second.listed = true;
     it->second.incomplete = incomplete;
     it->second.listed_at = clock_();
+    it->second.stored_ok = false;  // paged: what Immich said wins from now on
     CompactNamesLocked();
+    if (listings_ != nullptr && !incomplete) {
+      std::vector<AssetRec> recs;
+      recs.reserve(it->second.listing.size());
+      for (const Listed& l : it->second.listing) recs.push_back(assets_.Get(l.asset));
+      it->second.maybe_stored = true;
+      to_save.emplace(KeyOf(it->second), it->second.store_gen, std::move(recs));
+    }
+  }
+  if (to_save) {
+    auto& [key, gen, recs] = *to_save;
+    SaveListingAsync(album_id, key, gen, std::move(recs));
   }
   if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
   return absl::OkStatus();
@@ -342,6 +446,7 @@ void Catalog::PutAlbum(const immich::Album& a) {
 void Catalog::DropAlbum(const std::string& album_id) {
   absl::MutexLock lock(&mu_);
   if (auto it = albums_.find(album_id); it != albums_.end()) {
+    ForgetStoredListingLocked(it->second);
     DiscardListingLocked(it->second);
     albums_.erase(it);
   }
@@ -353,7 +458,10 @@ void Catalog::Invalidate(const std::string& album_id) {
   absl::MutexLock lock(&mu_);
   root_checked_ = absl::InfinitePast();
   if (album_id.empty()) return;
-  if (auto it = albums_.find(album_id); it != albums_.end()) it->second.listed = false;
+  if (auto it = albums_.find(album_id); it != albums_.end()) {
+    it->second.listed = false;
+    it->second.stored_ok = false;  // revalidate with Immich, not with the disk
+  }
 }
 
 }  // namespace immichfs::fs

@@ -36,6 +36,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -45,6 +46,7 @@
 #include "absl/time/time.h"
 #include "cache/album_store.h"
 #include "fs/asset_table.h"
+#include "fs/listing_store.h"
 #include "fs/packed_id.h"
 #include "immich/api.h"
 
@@ -70,6 +72,7 @@ class Catalog {
  public:
   using Clock = std::function<absl::Time()>;
   Catalog(immich::ImmichApi* api, absl::Duration ttl, Clock clock = absl::Now);
+  ~Catalog();  // waits for a listing being saved
 
   // Revalidates the album list if older than the TTL (or `force`).
   absl::Status RefreshRoot(bool force = false);
@@ -114,6 +117,11 @@ class Catalog {
   // is one for this server and user) until Immich answers. Returns how many
   // albums are known; does nothing once Immich has answered.
   absl::StatusOr<size_t> LoadStoredAlbums();
+  // Where complete album listings are saved, and read back for an album not
+  // listed yet in this process whose state (updatedAt, assetCount, last
+  // asset change) is the one saved -- also while Immich cannot be reached.
+  // Set before use, must outlive the catalog. Optional.
+  void SetListingStore(ListingStore* store) { listings_ = store; }
 
  private:
   using Index = AssetTable::Index;
@@ -130,6 +138,14 @@ class Catalog {
     absl::Time last_modified_asset;
     bool listed = false;   // `listing` reflects the server as of the last check
     bool incomplete = false;  // some assets were hidden (size not known yet)
+    // A stored listing may stand in for paging: not once this process paged
+    // the album, changed it or was told to revalidate it.
+    bool stored_ok = true;
+    // A stored listing may exist (from an earlier run, or saved or being
+    // saved by this one); our own change removes it. store_gen counts such
+    // changes, so a save that started before one drops its file.
+    bool maybe_stored = true;
+    uint64_t store_gen = 0;
     absl::Time listed_at = absl::InfinitePast();
     std::vector<Listed> listing;  // sorted by shown name, names unique
   };
@@ -150,6 +166,16 @@ class Catalog {
 
   // catalog.cc
   absl::Status FetchListing(const std::string& album_id);
+  // The album's listing from the listing store, if it holds one for the
+  // album's current state; whether it did. Called with fetch_mu_ held.
+  bool LoadStoredListing(const std::string& album_id);
+  AlbumKey KeyOf(const AlbumState& album) const;
+  // Saves a complete listing on a thread of its own (one at a time); `gen`:
+  // the album's store_gen when the listing was taken.
+  void SaveListingAsync(const std::string& album_id, const AlbumKey& key, uint64_t gen,
+                        std::vector<AssetRec> assets);
+  // The stored listing no longer describes the album: our own change.
+  void ForgetStoredListingLocked(AlbumState& album) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NameAlbumsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -178,6 +204,9 @@ class Catalog {
 
   immich::ImmichApi* const api_;
   cache::AlbumStore* store_ = nullptr;
+  ListingStore* listings_ = nullptr;
+  absl::Mutex saver_mu_;  // acquired before mu_
+  std::thread saver_ ABSL_GUARDED_BY(saver_mu_);
   const absl::Duration ttl_;
   const Clock clock_;
 

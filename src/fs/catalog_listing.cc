@@ -192,6 +192,7 @@ void Catalog::PutAssetInAlbum(const std::string& album_id, const AssetRec& asset
   if (it == albums_.end()) return;
   AlbumState& st = it->second;
   if (FindAssetLocked(st, i) != nullptr) return;
+  ForgetStoredListingLocked(st);
   auto taken = [&](absl::string_view s) { return FindShownLocked(st, s) != nullptr; };
   std::string shown = !wanted_name.empty() && !taken(wanted_name)
                           ? wanted_name
@@ -208,6 +209,7 @@ void Catalog::DropAssetFromAlbum(const std::string& album_id, const std::string&
   std::vector<Listed>& listing = it->second.listing;
   const Listed* l = FindAssetLocked(it->second, *asset);
   if (l == nullptr) return;
+  ForgetStoredListingLocked(it->second);
   if (l->shown != kPlain) assets_.Discard(l->shown);
   listing.erase(listing.begin() + (l - listing.data()));
   CompactNamesLocked();

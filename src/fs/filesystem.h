@@ -108,6 +108,7 @@ class Filesystem {
   void SetServerVersion(std::string version);
   // Saves the album list for offline starts (catalog.h); optional.
   void SetAlbumStore(cache::AlbumStore* store) { catalog_.SetAlbumStore(store); }
+  void SetListingStore(ListingStore* store) { catalog_.SetListingStore(store); }
 
   // Loads the album list once; failures are reported but not fatal (an
   // offline start shows what is known and retries on access).

@@ -218,6 +218,119 @@ TEST_F(CatalogTest, AFailedPageFailsTheListingAndKeepsTheOldOne) {
   EXPECT_EQ(catalog_.Listing(album).size(), 2501u);
 }
 
+std::vector<std::string> Listed(const Catalog& c, const std::string& album_id) {
+  std::vector<std::string> out;
+  for (const auto& [shown, id] : c.Listing(album_id)) out.push_back(shown);
+  return out;
+}
+
+// A temporary directory for stores, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/catalog_test.XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(CatalogTest, AStoredListingOfAnUnchangedAlbumSparesThePagingAfterARestart) {
+  TempDir dir;
+  std::string album = Fill(0, 2500);
+  {
+    ListingStore store(dir.path() + "/listings", "owner");
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetListingStore(&store);
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+  }  // the catalog waits for its save
+  api_.ResetCalls();
+  ListingStore store(dir.path() + "/listings", "owner");
+  Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
+  second.SetListingStore(&store);
+  ASSERT_TRUE(second.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kListAlbums), 1);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 0);
+  std::vector<std::pair<std::string, std::string>> listing = second.Listing(album);
+  ASSERT_EQ(listing.size(), 2500u);
+  std::optional<AssetRec> a = second.Asset(listing[0].second);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->size, api_.GetAsset(a->id)->size);
+  EXPECT_EQ(a->checksum, api_.GetAsset(a->id)->checksum);
+  EXPECT_EQ(a->mtime, api_.GetAsset(a->id)->file_modified_at);
+
+  // Changed on the server: paged again, and the new listing stored.
+  api_.AddAsset("new.jpg", "new", {album});
+  now_ += absl::Seconds(11);
+  Catalog third(&api_, absl::Seconds(10), [this] { return now_; });
+  third.SetListingStore(&store);
+  ASSERT_TRUE(third.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
+  EXPECT_EQ(third.Listing(album).size(), 2501u);
+}
+
+TEST_F(CatalogTest, OurOwnChangeDropsTheStoredListing) {
+  TempDir dir;
+  std::string album = api_.AddAlbum("A");
+  std::string a = api_.AddAsset("a.jpg", "a", {album});
+  std::string b = api_.AddAsset("b.jpg", "b", {album});
+  ListingStore store(dir.path() + "/listings", "owner");
+  {
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetListingStore(&store);
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+  }
+  {
+    Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
+    second.SetListingStore(&store);
+    ASSERT_TRUE(second.RefreshAlbum(album).ok());
+    // Trashing b need not change the album's updatedAt or count in Immich:
+    // the stored listing must not bring b back after the next restart.
+    second.DropAssetFromAlbum(album, b);
+  }
+  api_.ResetCalls();
+  Catalog third(&api_, absl::Seconds(10), [this] { return now_; });
+  third.SetListingStore(&store);
+  ASSERT_TRUE(third.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+  (void)a;
+}
+
+TEST_F(CatalogTest, AnOfflineStartShowsTheStoredListing) {
+  TempDir dir;
+  std::string album = api_.AddAlbum("Trip");
+  api_.AddAsset("beach.jpg", "sand", {album});
+  {
+    cache::AlbumStore albums(dir.path() + "/albums", "owner");
+    ListingStore store(dir.path() + "/listings", "owner");
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetAlbumStore(&albums);
+    first.SetListingStore(&store);
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+  }
+  cache::AlbumStore albums(dir.path() + "/albums", "owner");
+  ListingStore store(dir.path() + "/listings", "owner");
+  Catalog offline(&api_, absl::Seconds(10), [this] { return now_; });
+  offline.SetAlbumStore(&albums);
+  offline.SetListingStore(&store);
+  api_.SetDown(true);
+  ASSERT_EQ(offline.LoadStoredAlbums().value_or(0), 1u);
+  EXPECT_FALSE(offline.RefreshAlbum(album).ok());  // Immich is down...
+  EXPECT_EQ(Listed(offline, album), (std::vector<std::string>{"beach.jpg"}));  // ...but we know
+  // Another owner (server or key) never sees it.
+  ListingStore other(dir.path() + "/listings", "someone else");
+  Catalog stranger(&api_, absl::Seconds(10), [this] { return now_; });
+  stranger.SetAlbumStore(&albums);
+  stranger.SetListingStore(&other);
+  ASSERT_EQ(stranger.LoadStoredAlbums().value_or(0), 1u);
+  EXPECT_FALSE(stranger.RefreshAlbum(album).ok());
+  EXPECT_TRUE(stranger.Listing(album).empty());
+}
+
 TEST_F(CatalogTest, TheSavedAlbumListServesAnOfflineStartUntilImmichAnswers) {
   char tmpl[] = "/tmp/catalog_test.XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -375,6 +375,40 @@ def test_offline_start_shows_the_saved_albums_and_takes_files(fake, mounted):
     wait_idle(m2.mountpoint)
 
 
+def test_a_restart_lists_an_unchanged_album_from_the_stored_listing(fake, mounted):
+    """Listings are kept in cache_dir/listings: a new mount does not page an
+    album Immich says is unchanged, and one started while Immich is down
+    shows what the album held."""
+    al = fake.seed_album("D stored listing")
+    for i in range(3):
+        fake.add_asset("IMG_%d.jpg" % i, content=unique_bytes(1000 + i, "stored%d" % i), album=al["id"])
+    m = mounted(fake, options=[SETTLE])
+    first = sorted(os.listdir(P(m.mountpoint, "D stored listing")))
+    assert first == ["IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg"]
+    sizes = {n: os.stat(P(m.mountpoint, "D stored listing", n)).st_size for n in first}
+    m.stop()
+
+    def searches():
+        return fake.stats()["requests"].get("POST /api/search/metadata", 0)
+    before = searches()
+    assert before >= 1  # the first mount paged it
+    m2 = mounted.again(m, options=[SETTLE])
+    d = P(m2.mountpoint, "D stored listing")
+    assert sorted(os.listdir(d)) == first
+    assert {n: os.stat(P(d, n)).st_size for n in first} == sizes
+    assert searches() == before, "an unchanged album was paged again"
+    m2.stop()
+
+    fake.stop()
+    try:
+        m3 = mounted.again(m, options=[SETTLE, "offline_start"])
+        d = P(m3.mountpoint, "D stored listing")
+        assert sorted(os.listdir(d)) == first
+        assert {n: os.stat(P(d, n)).st_size for n in first} == sizes
+    finally:
+        fake.start()
+
+
 def test_saved_albums_are_not_shown_to_another_key(fake, mounted):
     fake.seed_album("D not yours")
     m = mounted(fake, options=[SETTLE])
