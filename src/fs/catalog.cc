@@ -206,7 +206,11 @@ bool Catalog::LoadStoredListing(const std::string& album_id) {
   }
   std::vector<Index> listed;
   listed.reserve(recs->size());
-  for (const AssetRec& r : *recs) listed.push_back(PutAssetLocked(r));
+  for (const AssetRec& r : *recs) {
+    // An asset another album paged in this process is fresher than the disk.
+    std::optional<Index> known = assets_.Find(PackedId::Of(r.id));
+    listed.push_back(known ? *known : PutAssetLocked(r));
+  }
   AssignNamesLocked(it->second, std::move(listed));
   it->second.listed = true;
   it->second.incomplete = false;
@@ -220,8 +224,11 @@ void Catalog::SaveListingAsync(const std::string& album_id, const AlbumKey& key,
                                std::vector<AssetRec> assets) {
   absl::MutexLock lock(&saver_mu_);
   if (saver_.joinable()) saver_.join();  // the previous save; they are rare
-  auto save = [this, album_id, key, gen, assets = std::move(assets)]() {
+  auto save = [this, album_id, key, gen, assets = std::move(assets)]() mutable {
     absl::Status st = listings_->Save(album_id, key, assets);
+    const bool big = assets.size() >= kTrimAfter;
+    assets = {};
+    if (big) ReturnFreedMemory();  // the copy and its text
     if (!st.ok()) {
       LOG(kInfo, "saving the listing of album %s: %s", album_id, st.ToString());
       return;
@@ -242,8 +249,8 @@ void Catalog::SaveListingAsync(const std::string& album_id, const AlbumKey& key,
 
 void Catalog::ForgetStoredListingLocked(AlbumState& album) {
   album.stored_ok = false;
-  if (listings_ == nullptr || !album.maybe_stored) return;
   ++album.store_gen;
+  if (listings_ == nullptr || !album.maybe_stored) return;
   album.maybe_stored = false;
   ::unlink(absl::StrCat(listings_->dir(), "/", album.view.id).c_str());
 }
@@ -301,9 +308,13 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   // one page after the other spent most of its time waiting for that. Pages
   // past the expected ones (the album grew meanwhile) follow nextPage.
   int expected = 1;
+  // The album as the pages will describe it: a change of ours while they
+  // are fetched makes them older than the album (see the save below).
+  std::optional<std::pair<AlbumKey, uint64_t>> before;
   {
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
+    if (it != albums_.end()) before.emplace(KeyOf(it->second), it->second.store_gen);
     if (it != albums_.end() && it->second.view.asset_count > kPageSize) {
       expected = static_cast<int>(
           std::min<int64_t>((it->second.view.asset_count + kPageSize - 1) / kPageSize, kMaxPages));
@@ -371,7 +382,13 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
     it->second.listed_at = clock_();
     it->second.stored_ok = false;  // paged: what Immich said wins from now on
     CompactNamesLocked();
-    if (listings_ != nullptr && !incomplete) {
+    const bool changed_meanwhile =
+        !before || !(before->first == KeyOf(it->second)) || before->second != it->second.store_gen;
+    if (changed_meanwhile) {
+      // We changed the album while its pages came: they may predate that
+      // change. Page again at the next look, and store none of it.
+      it->second.listed = false;
+    } else if (listings_ != nullptr && !incomplete) {
       std::vector<AssetRec> recs;
       recs.reserve(it->second.listing.size());
       for (const Listed& l : it->second.listing) recs.push_back(assets_.Get(l.asset));

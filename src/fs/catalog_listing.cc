@@ -191,8 +191,8 @@ void Catalog::PutAssetInAlbum(const std::string& album_id, const AssetRec& asset
   auto it = albums_.find(album_id);
   if (it == albums_.end()) return;
   AlbumState& st = it->second;
+  ForgetStoredListingLocked(st);  // even if not listed (yet): pages may be in flight
   if (FindAssetLocked(st, i) != nullptr) return;
-  ForgetStoredListingLocked(st);
   auto taken = [&](absl::string_view s) { return FindShownLocked(st, s) != nullptr; };
   std::string shown = !wanted_name.empty() && !taken(wanted_name)
                           ? wanted_name
@@ -204,12 +204,13 @@ void Catalog::PutAssetInAlbum(const std::string& album_id, const AssetRec& asset
 void Catalog::DropAssetFromAlbum(const std::string& album_id, const std::string& asset_id) {
   absl::MutexLock lock(&mu_);
   auto it = albums_.find(album_id);
+  if (it == albums_.end()) return;
+  ForgetStoredListingLocked(it->second);  // even if not listed (yet): pages may be in flight
   std::optional<Index> asset = assets_.Find(PackedId::Of(asset_id));
-  if (it == albums_.end() || !asset) return;
+  if (!asset) return;
   std::vector<Listed>& listing = it->second.listing;
   const Listed* l = FindAssetLocked(it->second, *asset);
   if (l == nullptr) return;
-  ForgetStoredListingLocked(it->second);
   if (l->shown != kPlain) assets_.Discard(l->shown);
   listing.erase(listing.begin() + (l - listing.data()));
   CompactNamesLocked();

@@ -66,6 +66,7 @@ std::string ListingStore::Header(const std::string& album_id, const AlbumKey& ke
 absl::Status ListingStore::Save(const std::string& album_id, const AlbumKey& key,
                                 const std::vector<AssetRec>& assets) const {
   if (!SafeId(album_id)) return absl::InvalidArgumentError("album id is not a safe file name");
+  if (on_save_for_test) on_save_for_test(album_id);
   std::string text = absl::StrCat(Header(album_id, key), "assets ", assets.size(), "\n");
   text.reserve(text.size() + assets.size() * 128);
   for (const AssetRec& a : assets) {
@@ -73,6 +74,7 @@ absl::Status ListingStore::Save(const std::string& album_id, const AlbumKey& key
                     TimeToNanos(a.ctime), " ", TimeToNanos(a.uploaded), " ", Escape(a.checksum),
                     " ", Escape(a.name), "\n");
   }
+  text += "end\n";  // a file cut short (not fsynced, a crash) lacks it
   const std::string path = PathOf(album_id);
   return cache::WriteFileAtomically(dir_, path, absl::StrCat(path, ".tmp.", ::getpid()), text,
                                     /*sync=*/false);
@@ -100,6 +102,10 @@ absl::StatusOr<std::vector<AssetRec>> ListingStore::Load(const std::string& albu
     return absl::DataLossError(absl::StrCat(path, " has no asset count"));
   }
   lines.erase(lines.begin());
+  if (!absl::EndsWith(*text, "\nend\n") || lines.empty() || lines.back() != "end") {
+    return absl::DataLossError(absl::StrCat(path, " was cut short"));
+  }
+  lines.pop_back();
   if (lines.size() != count) {
     // A shorter file was cut by a crash or a full disk.
     return absl::DataLossError(absl::StrCat(path, " holds ", lines.size(), " assets, not ", count));

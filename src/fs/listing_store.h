@@ -15,6 +15,8 @@
 //   album <id> <asset count> <updated ns> <last asset ns>
 //   assets <lines that follow>
 //   <id> <size> <mtime ns> <ctime ns> <uploaded ns> <checksum> <name>
+//   ...
+//   end
 //
 // Fields are separated by one space; id, checksum and name are
 // percent-escaped. A file that does not parse, belongs to another owner or
@@ -25,6 +27,7 @@
 #define IMMICHFS_FS_LISTING_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,9 @@ class ListingStore {
   void Prune(const std::vector<std::string>& album_ids) const;
 
   const std::string& dir() const { return dir_; }
+
+  // Tests only: runs at the start of each Save, on the saving thread.
+  std::function<void(const std::string& album_id)> on_save_for_test;
 
  private:
   std::string PathOf(const std::string& album_id) const;

@@ -1,6 +1,8 @@
 #include "fs/catalog.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -9,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "fake_api/fake_api.h"
 #include "gtest/gtest.h"
 
@@ -298,6 +301,82 @@ TEST_F(CatalogTest, OurOwnChangeDropsTheStoredListing) {
   ASSERT_TRUE(third.RefreshAlbum(album).ok());
   EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
   (void)a;
+}
+
+TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveStoresNothing) {
+  TempDir dir;
+  std::string album = Fill(0, 1500);
+  std::string extra = api_.AddAsset("extra.jpg", "extra", {});
+  ListingStore store(dir.path() + "/listings", "owner");
+  {
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetListingStore(&store);
+    std::atomic<bool> done{false};
+    api_.SetCallHook([&](Method m) {
+      if (m == Method::kSearchAlbumAssets && !done.exchange(true)) {
+        first.PutAssetInAlbum(album, Catalog::ToRec(*api_.GetAsset(extra)));
+      }
+    });
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+    api_.SetCallHook(nullptr);
+  }
+  api_.ResetCalls();
+  Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
+  second.SetListingStore(&store);
+  ASSERT_TRUE(second.RefreshAlbum(album).ok());
+  EXPECT_GE(api_.Calls(Method::kSearchAlbumAssets), 1) << "a listing older than our change was stored";
+}
+
+TEST_F(CatalogTest, AChangeOfOursWhileTheListingIsSavedDeletesIt) {
+  TempDir dir;
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  std::string b = api_.AddAsset("b.jpg", "b", {album});
+  ListingStore store(dir.path() + "/listings", "owner");
+  absl::Notification saving, go_on;
+  store.on_save_for_test = [&](const std::string&) {
+    saving.Notify();
+    go_on.WaitForNotification();
+  };
+  {
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetListingStore(&store);
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+    ASSERT_TRUE(saving.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    first.DropAssetFromAlbum(album, b);  // before the file is written
+    go_on.Notify();
+  }
+  store.on_save_for_test = nullptr;
+  api_.ResetCalls();
+  Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
+  second.SetListingStore(&store);
+  ASSERT_TRUE(second.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1) << "the listing saved before our change was kept";
+}
+
+TEST_F(CatalogTest, AStoredListingCutShortIsIgnored) {
+  TempDir dir;
+  std::string album = Fill(0, 30);
+  ListingStore store(dir.path() + "/listings", "owner");
+  {
+    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
+    first.SetListingStore(&store);
+    ASSERT_TRUE(first.RefreshAlbum(album).ok());
+  }
+  const std::string path = dir.path() + "/listings/" + album;
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  for (off_t cut : {st.st_size - 1, st.st_size - 5, st.st_size / 2}) {
+    SCOPED_TRACE(cut);
+    ASSERT_EQ(::truncate(path.c_str(), cut), 0);
+    api_.ResetCalls();
+    Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
+    second.SetListingStore(&store);
+    ASSERT_TRUE(second.RefreshAlbum(album).ok());
+    EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+    EXPECT_EQ(second.Listing(album).size(), 30u);
+    ::stat(path.c_str(), &st);  // saved again, whole
+  }
 }
 
 TEST_F(CatalogTest, AnOfflineStartShowsTheStoredListing) {
