@@ -242,17 +242,31 @@ class TempDir {
   std::string path_;
 };
 
+// A mount that lists the album once and ends (its catalog waits for the
+// listing to be stored).
+void ListOnce(FakeImmichApi& api, ListingStore& store, const std::string& album, absl::Time now) {
+  Catalog once(&api, absl::Seconds(10), [now] { return now; });
+  once.SetListingStore(&store);
+  ASSERT_TRUE(once.RefreshAlbum(album).ok());
+}
+
+// How many pages a new mount's catalog asks for to list the album (0: it
+// used the stored listing).
+int PagesOfANewStart(FakeImmichApi& api, ListingStore& store, const std::string& album,
+                     absl::Time now) {
+  api.ResetCalls();
+  Catalog fresh(&api, absl::Seconds(10), [now] { return now; });
+  fresh.SetListingStore(&store);
+  EXPECT_TRUE(fresh.RefreshAlbum(album).ok());
+  return api.Calls(Method::kSearchAlbumAssets);
+}
+
 TEST_F(CatalogTest, AStoredListingOfAnUnchangedAlbumSparesThePagingAfterARestart) {
   TempDir dir;
   std::string album = Fill(0, 2500);
-  {
-    ListingStore store(dir.path() + "/listings", "owner");
-    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
-    first.SetListingStore(&store);
-    ASSERT_TRUE(first.RefreshAlbum(album).ok());
-  }  // the catalog waits for its save
-  api_.ResetCalls();
   ListingStore store(dir.path() + "/listings", "owner");
+  ListOnce(api_, store, album, now_);
+  api_.ResetCalls();
   Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
   second.SetListingStore(&store);
   ASSERT_TRUE(second.RefreshAlbum(album).ok());
@@ -282,11 +296,7 @@ TEST_F(CatalogTest, OurOwnChangeDropsTheStoredListing) {
   std::string a = api_.AddAsset("a.jpg", "a", {album});
   std::string b = api_.AddAsset("b.jpg", "b", {album});
   ListingStore store(dir.path() + "/listings", "owner");
-  {
-    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
-    first.SetListingStore(&store);
-    ASSERT_TRUE(first.RefreshAlbum(album).ok());
-  }
+  ListOnce(api_, store, album, now_);
   {
     Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
     second.SetListingStore(&store);
@@ -295,11 +305,7 @@ TEST_F(CatalogTest, OurOwnChangeDropsTheStoredListing) {
     // the stored listing must not bring b back after the next restart.
     second.DropAssetFromAlbum(album, b);
   }
-  api_.ResetCalls();
-  Catalog third(&api_, absl::Seconds(10), [this] { return now_; });
-  third.SetListingStore(&store);
-  ASSERT_TRUE(third.RefreshAlbum(album).ok());
-  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+  EXPECT_EQ(PagesOfANewStart(api_, store, album, now_), 1);
   (void)a;
 }
 
@@ -320,11 +326,8 @@ TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveStoresNothing) {
     ASSERT_TRUE(first.RefreshAlbum(album).ok());
     api_.SetCallHook(nullptr);
   }
-  api_.ResetCalls();
-  Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
-  second.SetListingStore(&store);
-  ASSERT_TRUE(second.RefreshAlbum(album).ok());
-  EXPECT_GE(api_.Calls(Method::kSearchAlbumAssets), 1) << "a listing older than our change was stored";
+  EXPECT_GE(PagesOfANewStart(api_, store, album, now_), 1)
+      << "a listing older than our change was stored";
 }
 
 TEST_F(CatalogTest, AChangeOfOursWhileTheListingIsSavedDeletesIt) {
@@ -347,22 +350,15 @@ TEST_F(CatalogTest, AChangeOfOursWhileTheListingIsSavedDeletesIt) {
     go_on.Notify();
   }
   store.on_save_for_test = nullptr;
-  api_.ResetCalls();
-  Catalog second(&api_, absl::Seconds(10), [this] { return now_; });
-  second.SetListingStore(&store);
-  ASSERT_TRUE(second.RefreshAlbum(album).ok());
-  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1) << "the listing saved before our change was kept";
+  EXPECT_EQ(PagesOfANewStart(api_, store, album, now_), 1)
+      << "the listing saved before our change was kept";
 }
 
 TEST_F(CatalogTest, AStoredListingCutShortIsIgnored) {
   TempDir dir;
   std::string album = Fill(0, 30);
   ListingStore store(dir.path() + "/listings", "owner");
-  {
-    Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
-    first.SetListingStore(&store);
-    ASSERT_TRUE(first.RefreshAlbum(album).ok());
-  }
+  ListOnce(api_, store, album, now_);
   const std::string path = dir.path() + "/listings/" + album;
   struct stat st;
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
