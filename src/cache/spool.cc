@@ -18,12 +18,6 @@
 #include "common/status.h"
 
 namespace immichfs::cache {
-namespace {
-
-// Written data is sent towards the disk in steps of this much (Write).
-constexpr uint64_t kEarlyWriteback = 8 << 20;
-
-}  // namespace
 
 // --- Spool: forwards to Impl --------------------------------------------------
 
@@ -170,40 +164,7 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
   } else {
     e.hash_ok = false;  // out of order: hashed from the file at commit
   }
-  // Start writing a sequential file's data to disk while it streams in, so
-  // the fdatasync at close waits for the last few MiB, not the whole file
-  // (1 GiB took ~0.75 s there). The step started one step ago is waited for
-  // and its pages dropped: the next writes reuse pages just freed instead of
-  // fresh ones (on the bench VM, writes into fresh page-cache pages were 41%
-  // of the daemon's CPU while a 1 GiB file was copied in), and a big file
-  // does not push everything else out of the page cache. The upload reads
-  // the file back from disk, faster than any server takes it.
-  if (offset + size >= e.writeback_from + kEarlyWriteback) {
-    const int fd = e.fd.get();
-    (void)::sync_file_range(fd, static_cast<off_t>(e.writeback_from),
-                            static_cast<off_t>(offset + size - e.writeback_from),
-                            SYNC_FILE_RANGE_WRITE);
-    if (e.dropped_upto < e.writeback_from && e.io_error.ok()) {
-      const off_t from = static_cast<off_t>(e.dropped_upto);
-      const off_t length = static_cast<off_t>(e.writeback_from - e.dropped_upto);
-      const int rc = options_.writeback_wait_for_test
-                         ? options_.writeback_wait_for_test(fd, from, length)
-                         : ::sync_file_range(fd, from, length,
-                                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                                 SYNC_FILE_RANGE_WAIT_AFTER);
-      if (rc != 0) {
-        // Waiting consumed the kernel's one report of a writeback error: a
-        // later fdatasync would return 0. Sticky, as fdatasync's own.
-        const int err = errno;
-        e.io_error = ErrnoFromSyscall(err, absl::StrCat("writeback of ", what));
-        LOG(kError, "spool: %s", e.io_error.message());
-      } else {
-        (void)::posix_fadvise(fd, from, length, POSIX_FADV_DONTNEED);
-        e.dropped_upto = e.writeback_from;
-      }
-    }
-    e.writeback_from = offset + size;
-  }
+  WriteBehind(e, offset + size, what);
   e.data_dirty = true;
   absl::MutexLock l(&mu_);
   e.rec.size = std::max(old_size, offset + size);

@@ -48,7 +48,7 @@ struct Entry {
   std::unique_ptr<Sha1> hasher ABSL_GUARDED_BY(io_mu) = std::make_unique<Sha1>();
   uint64_t hashed_upto ABSL_GUARDED_BY(io_mu) = 0;
   bool hash_ok ABSL_GUARDED_BY(io_mu) = true;
-  // Writeback of [0, writeback_from) was started early (Spool::Impl::Write).
+  // Writeback of [0, writeback_from) was started early (WriteBehind).
   uint64_t writeback_from ABSL_GUARDED_BY(io_mu) = 0;
   // [0, dropped_upto) was written back and dropped from the page cache.
   uint64_t dropped_upto ABSL_GUARDED_BY(io_mu) = 0;
@@ -114,6 +114,11 @@ class Spool::Impl {
   // fdatasync the bytes, finish the streaming hash, and write the record as
   // kPending with sync, so that the file survives a crash and commits.
   absl::Status MakeDurable(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // After a write that ended at `end`: every 8 MiB, starts writeback of the
+  // new step and waits for and drops the pages of the previous one (a wait
+  // error becomes the sticky io_error). `what` names the file in errors.
+  void WriteBehind(Entry& e, uint64_t end, const std::string& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   // fdatasync of the data file if anything was written since the last one; a
   // failure becomes the file's sticky io_error.
   absl::Status SyncData(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
