@@ -1,13 +1,10 @@
 #include "fs/catalog.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <optional>
 #include <system_error>
 #include <thread>
-#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -194,7 +191,9 @@ bool Catalog::LoadStoredListing(const std::string& album_id) {
   }
   absl::StatusOr<std::vector<AssetRec>> recs = listings_->Load(album_id, key);
   if (!recs.ok()) {
-    if (!absl::IsNotFound(recs.status())) LOG(kInfo, "stored listing ignored: %s", recs.status().ToString());
+    if (!absl::IsNotFound(recs.status())) {
+      LOG(kInfo, "stored listing ignored: %s", recs.status().ToString());
+    }
     return false;
   }
   absl::MutexLock lock(&mu_);
@@ -211,11 +210,7 @@ bool Catalog::LoadStoredListing(const std::string& album_id) {
     std::optional<Index> known = assets_.Find(PackedId::Of(r.id));
     listed.push_back(known ? *known : PutAssetLocked(r));
   }
-  AssignNamesLocked(it->second, std::move(listed));
-  it->second.listed = true;
-  it->second.incomplete = false;
-  it->second.listed_at = clock_();
-  CompactNamesLocked();
+  InstallListingLocked(it->second, std::move(listed), /*incomplete=*/false);
   LOG(kDebug, "album %s: %d assets from the stored listing", album_id, recs->size());
   return true;
 }
@@ -237,7 +232,7 @@ void Catalog::SaveListingAsync(const std::string& album_id, const AlbumKey& key,
     auto it = albums_.find(album_id);
     if (it == albums_.end() || it->second.store_gen != gen) {
       // Changed by us since the listing was taken: not what the album holds.
-      ::unlink(absl::StrCat(listings_->dir(), "/", album_id).c_str());
+      listings_->Remove(album_id);
     }
   };
   try {
@@ -252,7 +247,15 @@ void Catalog::ForgetStoredListingLocked(AlbumState& album) {
   ++album.store_gen;
   if (listings_ == nullptr || !album.maybe_stored) return;
   album.maybe_stored = false;
-  ::unlink(absl::StrCat(listings_->dir(), "/", album.view.id).c_str());
+  listings_->Remove(album.view.id);
+}
+
+void Catalog::InstallListingLocked(AlbumState& album, std::vector<Index> assets, bool incomplete) {
+  AssignNamesLocked(album, std::move(assets));
+  album.listed = true;
+  album.incomplete = incomplete;
+  album.listed_at = clock_();
+  CompactNamesLocked();
 }
 
 bool Catalog::FreshLocked(const AlbumState& album) const {
@@ -310,12 +313,17 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   int expected = 1;
   // The album as the pages will describe it: a change of ours while they
   // are fetched makes them older than the album (see the save below).
-  std::optional<std::pair<AlbumKey, uint64_t>> before;
+  AlbumKey key_before;
+  uint64_t gen_before = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
-    if (it != albums_.end()) before.emplace(KeyOf(it->second), it->second.store_gen);
-    if (it != albums_.end() && it->second.view.asset_count > kPageSize) {
+    if (it == albums_.end()) {
+      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
+    }
+    key_before = KeyOf(it->second);
+    gen_before = it->second.store_gen;
+    if (it->second.view.asset_count > kPageSize) {
       expected = static_cast<int>(
           std::min<int64_t>((it->second.view.asset_count + kPageSize - 1) / kPageSize, kMaxPages));
     }
@@ -369,36 +377,28 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   }
 
   const size_t count = listed.size();
-  std::optional<std::tuple<AlbumKey, uint64_t, std::vector<AssetRec>>> to_save;
+  std::vector<AssetRec> to_save;  // what goes to the listing store, if anything
   {
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
     if (it == albums_.end()) {
       return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
     }
-    AssignNamesLocked(it->second, std::move(listed));
-    it->second.listed = true;
-    it->second.incomplete = incomplete;
-    it->second.listed_at = clock_();
-    it->second.stored_ok = false;  // paged: what Immich said wins from now on
-    CompactNamesLocked();
-    const bool changed_meanwhile =
-        !before || !(before->first == KeyOf(it->second)) || before->second != it->second.store_gen;
-    if (changed_meanwhile) {
+    AlbumState& album = it->second;
+    InstallListingLocked(album, std::move(listed), incomplete);
+    album.stored_ok = false;  // paged: what Immich said wins from now on
+    if (!(key_before == KeyOf(album)) || gen_before != album.store_gen) {
       // We changed the album while its pages came: they may predate that
       // change. Page again at the next look, and store none of it.
-      it->second.listed = false;
+      album.listed = false;
     } else if (listings_ != nullptr && !incomplete) {
-      std::vector<AssetRec> recs;
-      recs.reserve(it->second.listing.size());
-      for (const Listed& l : it->second.listing) recs.push_back(assets_.Get(l.asset));
-      it->second.maybe_stored = true;
-      to_save.emplace(KeyOf(it->second), it->second.store_gen, std::move(recs));
+      to_save.reserve(album.listing.size());
+      for (const Listed& l : album.listing) to_save.push_back(assets_.Get(l.asset));
+      album.maybe_stored = true;
     }
   }
-  if (to_save) {
-    auto& [key, gen, recs] = *to_save;
-    SaveListingAsync(album_id, key, gen, std::move(recs));
+  if (!to_save.empty()) {
+    SaveListingAsync(album_id, key_before, gen_before, std::move(to_save));
   }
   if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
   return absl::OkStatus();

@@ -170,6 +170,9 @@ class Catalog {
   // album's current state; whether it did. Called with fetch_mu_ held.
   bool LoadStoredListing(const std::string& album_id);
   AlbumKey KeyOf(const AlbumState& album) const;
+  // Makes `assets` the album's listing (names assigned), listed as of now.
+  void InstallListingLocked(AlbumState& album, std::vector<Index> assets, bool incomplete)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Saves a complete listing on a thread of its own (one at a time); `gen`:
   // the album's store_gen when the listing was taken.
   void SaveListingAsync(const std::string& album_id, const AlbumKey& key, uint64_t gen,

@@ -133,6 +133,10 @@ absl::StatusOr<std::vector<AssetRec>> ListingStore::Load(const std::string& albu
   return out;
 }
 
+void ListingStore::Remove(const std::string& album_id) const {
+  if (SafeId(album_id)) ::unlink(PathOf(album_id).c_str());
+}
+
 void ListingStore::Prune(const std::vector<std::string>& album_ids) const {
   absl::flat_hash_set<absl::string_view> keep(album_ids.begin(), album_ids.end());
   DIR* dir = ::opendir(dir_.c_str());

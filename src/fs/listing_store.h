@@ -58,10 +58,10 @@ class ListingStore {
   // none (or only one of another state or owner).
   absl::StatusOr<std::vector<AssetRec>> Load(const std::string& album_id,
                                              const AlbumKey& key) const;
+  // Removes the album's listing, if there is one.
+  void Remove(const std::string& album_id) const;
   // Removes the listings of albums not in `album_ids` (deleted albums).
   void Prune(const std::vector<std::string>& album_ids) const;
-
-  const std::string& dir() const { return dir_; }
 
   // Tests only: runs at the start of each Save, on the saving thread.
   std::function<void(const std::string& album_id)> on_save_for_test;

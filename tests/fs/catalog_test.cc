@@ -330,6 +330,23 @@ TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveStoresNothing) {
       << "a listing older than our change was stored";
 }
 
+TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveIsPagedAgain) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  std::string b = api_.AddAsset("b.jpg", "b", {});
+  std::atomic<bool> done{false};
+  api_.SetCallHook([&](Method m) {
+    if (m == Method::kSearchAlbumAssets && !done.exchange(true)) {
+      catalog_.PutAssetInAlbum(album, Catalog::ToRec(*api_.GetAsset(b)));
+    }
+  });
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  api_.SetCallHook(nullptr);
+  // The pages may predate the change: the next look pages again, at once.
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 2);
+}
+
 TEST_F(CatalogTest, AChangeOfOursWhileTheListingIsSavedDeletesIt) {
   TempDir dir;
   std::string album = api_.AddAlbum("A");
