@@ -32,9 +32,9 @@ std::string AlbumStore::Serialize(const std::vector<immich::Album>& albums) cons
   std::string out = absl::StrCat(kMagic, "\nowner ", owner_hex_, "\n");
   for (const immich::Album& a : albums) {
     if (a.id.find(' ') != std::string::npos) continue;  // not an Immich id; cannot be stored
-    absl::StrAppend(&out, "album ", Escape(a.id), " ", a.asset_count, " ", TimeToNanos(a.created_at),
-                    " ", TimeToNanos(a.updated_at), " ", TimeToNanos(a.last_modified_asset), " ",
-                    Escape(a.name), "\n");
+    absl::StrAppend(&out, "album ", Escape(a.id), " ", a.asset_count, " ",
+                    TimeToNanos(a.created_at), " ", TimeToNanos(a.updated_at), " ",
+                    TimeToNanos(a.last_modified_asset), " ", Escape(a.name), "\n");
   }
   return out;
 }

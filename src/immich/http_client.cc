@@ -360,7 +360,8 @@ absl::StatusOr<HttpResponse> HttpClient::PostFile(const FileUpload& upload) {
         return absl::FailedPreconditionError(absl::StrCat(
             upload.what, ": ", upload.file_path, " changed size before it was sent"));
       }
-      auto* source = new UploadSource(fd, static_cast<uint64_t>(st.st_size), upload.file_path, &ex.abort);
+      auto* source =
+          new UploadSource(fd, static_cast<uint64_t>(st.st_size), upload.file_path, &ex.abort);
       if (CURLcode c = curl_mime_data_cb(file, st.st_size, &UploadSource::Read,
                                          &UploadSource::Seek, &UploadSource::Free, source);
           c != CURLE_OK) {

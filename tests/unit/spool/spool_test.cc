@@ -839,7 +839,8 @@ TEST_F(SpoolTest, BigSequentialFileLeavesThePageCacheBehindTheWriter) {
   std::vector<unsigned char> pages(8 * kMiB / ::sysconf(_SC_PAGESIZE));
   ASSERT_EQ(::mincore(map, 8 * kMiB, pages.data()), 0);
   ::munmap(map, 8 * kMiB);
-  size_t resident = std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; });
+  size_t resident =
+      std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; });
   EXPECT_LT(resident, pages.size() / 4) << resident << " of " << pages.size() << " pages cached";
   // Nothing lost: the upload (read back from disk) has every byte.
   ASSERT_TRUE(spool_->Release(*id).ok());
