@@ -309,6 +309,20 @@ TEST_F(CatalogTest, OurOwnChangeDropsTheStoredListing) {
   (void)a;
 }
 
+// Lists the album with `catalog`; while its first page is being fetched,
+// the catalog learns of our own change: `asset` put into the album.
+void ListWithAChangeDuringPaging(FakeImmichApi& api, Catalog& catalog, const std::string& album,
+                                 const std::string& asset) {
+  std::atomic<bool> done{false};
+  api.SetCallHook([&](Method m) {
+    if (m == Method::kSearchAlbumAssets && !done.exchange(true)) {
+      catalog.PutAssetInAlbum(album, Catalog::ToRec(*api.GetAsset(asset)));
+    }
+  });
+  EXPECT_TRUE(catalog.RefreshAlbum(album).ok());
+  api.SetCallHook(nullptr);
+}
+
 TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveStoresNothing) {
   TempDir dir;
   std::string album = Fill(0, 1500);
@@ -317,14 +331,7 @@ TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveStoresNothing) {
   {
     Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
     first.SetListingStore(&store);
-    std::atomic<bool> done{false};
-    api_.SetCallHook([&](Method m) {
-      if (m == Method::kSearchAlbumAssets && !done.exchange(true)) {
-        first.PutAssetInAlbum(album, Catalog::ToRec(*api_.GetAsset(extra)));
-      }
-    });
-    ASSERT_TRUE(first.RefreshAlbum(album).ok());
-    api_.SetCallHook(nullptr);
+    ListWithAChangeDuringPaging(api_, first, album, extra);
   }
   EXPECT_GE(PagesOfANewStart(api_, store, album, now_), 1)
       << "a listing older than our change was stored";
@@ -334,14 +341,7 @@ TEST_F(CatalogTest, AChangeOfOursWhilePagesArriveIsPagedAgain) {
   std::string album = api_.AddAlbum("A");
   api_.AddAsset("a.jpg", "a", {album});
   std::string b = api_.AddAsset("b.jpg", "b", {});
-  std::atomic<bool> done{false};
-  api_.SetCallHook([&](Method m) {
-    if (m == Method::kSearchAlbumAssets && !done.exchange(true)) {
-      catalog_.PutAssetInAlbum(album, Catalog::ToRec(*api_.GetAsset(b)));
-    }
-  });
-  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
-  api_.SetCallHook(nullptr);
+  ListWithAChangeDuringPaging(api_, catalog_, album, b);
   // The pages may predate the change: the next look pages again, at once.
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 2);
