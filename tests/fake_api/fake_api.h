@@ -1,6 +1,7 @@
 // FakeImmichApi: an in-memory Immich for tests below the HTTP layer (tests/fs,
 // tests/unit/spool). It follows what the real Immich 3.1 server does on every
-// call immichfs makes (DESIGN.md, /work/shared/immich-api/README.md):
+// call immichfs makes (DESIGN.md; the answers recorded from a real Immich 3.1
+// server in tests/data/immich-api-responses/):
 //  - checksums are base64 SHA-1 of the bytes; duplicates are per library and
 //    include trashed assets (bulk-upload-check answers reject/duplicate with
 //    assetId and isTrashed; an upload of known bytes answers duplicate);

@@ -1,5 +1,6 @@
 // The fake must behave like Immich 3.1 wherever immichfs relies on it: these
-// tests pin the behaviours /work/shared/immich-api/README.md records.
+// tests pin the behaviours recorded from a real Immich 3.1 server
+// (tests/data/immich-api-responses/).
 #include "fake_api/fake_api.h"
 
 #include <unistd.h>
