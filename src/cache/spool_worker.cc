@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/spool.h"
 #include "cache/spool_internal.h"
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -425,9 +426,8 @@ bool Spool::Impl::StillNeeded(PendingId self, const std::string& asset_id) {
 }
 
 absl::Duration Spool::Impl::Backoff(int attempts) const {
-  absl::Duration d = options_.min_backoff;
-  for (int i = 1; i < attempts && d < options_.max_backoff; ++i) d *= 2;
-  return std::min(d, options_.max_backoff);
+  // The first retry waits min_backoff: one doubling per attempt after it.
+  return ExponentialBackoff(options_.min_backoff, options_.max_backoff, attempts - 1);
 }
 
 void Spool::Impl::RecordError(const Entry& e, const absl::Status& st) {

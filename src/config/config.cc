@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/url.h"
 
 namespace immichfs::config {
 namespace {
@@ -261,8 +262,7 @@ std::string ReadKeyFile(const std::string& path, std::vector<std::string>* error
 }  // namespace
 
 void Validate(Config* c, std::vector<std::string>* errors) {
-  if (!c->server_url.empty() && !absl::StartsWith(c->server_url, "http://") &&
-      !absl::StartsWith(c->server_url, "https://")) {
+  if (!c->server_url.empty() && !HasHttpScheme(c->server_url)) {
     errors->push_back(absl::StrCat("server url '", c->server_url,
                                    "' must start with http:// or https://"));
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "common/iso_time.h"
+#include "common/url.h"
 #include "common/log.h"
 #include "immich/http_client.h"
 #include "immich/json.h"
@@ -53,7 +54,7 @@ HttpRequest Request(const char* method, std::string path, std::string what,
 
 absl::StatusOr<std::string> HttpImmichApi::NormaliseApiRoot(absl::string_view server_url) {
   absl::string_view url = absl::StripAsciiWhitespace(server_url);
-  if (!absl::StartsWithIgnoreCase(url, "http://") && !absl::StartsWithIgnoreCase(url, "https://")) {
+  if (!HasHttpScheme(url)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", server_url, "' is not an http:// or https:// URL; set url= to the Immich server, "
         "e.g. https://photos.example.com"));

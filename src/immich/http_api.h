@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "immich/api.h"
 
 namespace immichfs::immich {
@@ -39,8 +40,8 @@ struct HttpApiOptions {
   // Limit of a whole JSON call; the longest a download or upload may stall.
   absl::Duration request_timeout = absl::Seconds(60);
   int max_connections = 8;           // concurrent requests (and kept-alive connections)
-  int max_retries = 3;               // extra attempts for idempotent calls
-  absl::Duration retry_base_delay = absl::Milliseconds(250);
+  int max_retries = kHttpMaxRetries;  // extra attempts for idempotent calls
+  absl::Duration retry_base_delay = kHttpRetryFirstDelay;
   // deviceId of uploads (2.x requires it; 3.x ignores it).
   std::string device_id = "immichfs";
 };

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "immich/http_error.h"
@@ -222,9 +223,8 @@ HttpClient::HttpClient(HttpClientOptions options)
     : options_(std::move(options)), pool_(options_.max_connections) {}
 
 absl::Duration HttpClient::Backoff(int attempt) const {
-  absl::Duration delay = options_.retry_base_delay;
-  for (int i = 0; i < attempt && delay < options_.retry_max_delay; ++i) delay *= 2;
-  delay = std::min(delay, options_.retry_max_delay);
+  const absl::Duration delay =
+      ExponentialBackoff(options_.retry_base_delay, options_.retry_max_delay, attempt);
   // Jitter in [delay/2, delay], so that clients retrying together spread out.
   thread_local std::minstd_rand rng{std::random_device{}()};
   std::uniform_real_distribution<double> factor(0.5, 1.0);

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "immich/api.h"
 #include "immich/curl_pool.h"
 
@@ -87,9 +88,9 @@ struct HttpClientOptions {
   // The whole of a JSON call; for downloads and uploads, the longest the
   // transfer may stall (no byte moving) before it is abandoned.
   absl::Duration request_timeout = absl::Seconds(60);
-  int max_retries = 3;                  // extra attempts after the first
-  absl::Duration retry_base_delay = absl::Milliseconds(200);
-  absl::Duration retry_max_delay = absl::Seconds(10);
+  int max_retries = kHttpMaxRetries;    // extra attempts after the first
+  absl::Duration retry_base_delay = kHttpRetryFirstDelay;
+  absl::Duration retry_max_delay = kHttpRetryMaxDelay;
   int max_connections = 8;
 };
 

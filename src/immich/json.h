@@ -1,5 +1,6 @@
-// Immich's JSON <-> the plain structs of model.h. The only file that uses
-// RapidJSON (json.cc); nothing here exposes its types.
+// Immich's JSON <-> the plain structs of model.h. Implemented with RapidJSON
+// in json.cc (parsing) and json_request.cc (request bodies), the only files
+// that use it; nothing here exposes its types.
 //
 // Parsing is tolerant in the way a client of an evolving server must be:
 // unknown fields are ignored, a null or missing optional field takes the

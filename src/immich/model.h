@@ -1,5 +1,6 @@
 // Plain model structs for what immichfs reads from and sends to Immich.
-// RapidJSON never leaves json.cc; everything above the client sees only these.
+// RapidJSON never leaves json.cc and json_request.cc; everything above the
+// client sees only these.
 #ifndef IMMICHFS_IMMICH_MODEL_H_
 #define IMMICHFS_IMMICH_MODEL_H_
 

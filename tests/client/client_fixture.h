@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "fake_server.h"
+#include "fake_immich_process.h"
 #include "gtest/gtest.h"
 #include "immich/http_api.h"
 
@@ -21,10 +21,11 @@ template <const char* kVersion>
 class ClientTestBase : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    FakeServer::Options options;
+    FakeImmichProcess::Options options;
     options.version = kVersion;
     options.users = {kBobSpec};
-    absl::StatusOr<std::unique_ptr<FakeServer>> server = FakeServer::Start(options);
+    absl::StatusOr<std::unique_ptr<FakeImmichProcess>> server =
+        FakeImmichProcess::Start(options);
     if (!server.ok()) {
       start_error_ = new std::string(server.status().ToString());
       return;
@@ -77,7 +78,7 @@ class ClientTestBase : public ::testing::Test {
     });
   }
 
-  static inline FakeServer* server_ = nullptr;
+  static inline FakeImmichProcess* server_ = nullptr;
   static inline std::string* start_error_ = nullptr;
   std::unique_ptr<immich::HttpImmichApi> api_;
 };

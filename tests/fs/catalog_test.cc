@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
 
 namespace immichfs::fs {

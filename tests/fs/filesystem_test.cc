@@ -13,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/iso_time.h"
 #include "common/status.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
 
 namespace immichfs::fs {

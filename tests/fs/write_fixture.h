@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "cache/spool.h"
 #include "common/status.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 #include "fs/filesystem.h"
 #include "gtest/gtest.h"
 

@@ -29,7 +29,7 @@
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
 
 namespace immichfs::cache {

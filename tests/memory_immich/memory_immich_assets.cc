@@ -1,5 +1,5 @@
 // FakeImmichApi: the asset calls -- search, download, upload, trash, copy
-// (see fake_api.h for the semantics they copy from Immich 3.1).
+// (see memory_immich.h for the semantics they copy from Immich 3.1).
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/hash.h"
 #include "common/status.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 
 namespace immichfs::fake {
 

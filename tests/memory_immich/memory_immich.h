@@ -1,6 +1,7 @@
 // FakeImmichApi: an in-memory Immich for tests below the HTTP layer (tests/fs,
 // tests/unit/spool). It follows what the real Immich 3.1 server does on every
-// call immichfs makes (DESIGN.md, /work/shared/immich-api/README.md):
+// call immichfs makes (DESIGN.md; the answers recorded from a real Immich 3.1
+// server in tests/data/immich-api-responses/):
 //  - checksums are base64 SHA-1 of the bytes; duplicates are per library and
 //    include trashed assets (bulk-upload-check answers reject/duplicate with
 //    assetId and isTrashed; an upload of known bytes answers duplicate);
@@ -24,8 +25,8 @@
 // counters, fault injection (next N calls fail, or the whole server is
 // down), per-method latency, a hook run at the start of every call, and
 // read-back of the state. All methods are thread-safe.
-#ifndef IMMICHFS_TESTS_FAKE_API_FAKE_API_H_
-#define IMMICHFS_TESTS_FAKE_API_FAKE_API_H_
+#ifndef IMMICHFS_TESTS_MEMORY_IMMICH_MEMORY_IMMICH_H_
+#define IMMICHFS_TESTS_MEMORY_IMMICH_MEMORY_IMMICH_H_
 
 #include <array>
 #include <cstdint>
@@ -132,7 +133,8 @@ class FakeImmichApi : public immich::ImmichApi {
   absl::StatusOr<immich::MediaTypes> GetMediaTypes() override;
   absl::StatusOr<immich::Storage> GetStorage() override;
   absl::StatusOr<std::vector<immich::Album>> ListAlbums() override;
-  absl::StatusOr<std::vector<immich::Album>> ListAlbumsForAsset(const std::string& asset_id) override;
+  absl::StatusOr<std::vector<immich::Album>> ListAlbumsForAsset(
+      const std::string& asset_id) override;
   absl::StatusOr<immich::Album> GetAlbum(const std::string& album_id) override;
   absl::StatusOr<immich::Album> CreateAlbum(const std::string& name) override;
   absl::StatusOr<immich::Album> RenameAlbum(const std::string& album_id,
@@ -202,4 +204,4 @@ class FakeImmichApi : public immich::ImmichApi {
 
 }  // namespace immichfs::fake
 
-#endif  // IMMICHFS_TESTS_FAKE_API_FAKE_API_H_
+#endif  // IMMICHFS_TESTS_MEMORY_IMMICH_MEMORY_IMMICH_H_

@@ -1,6 +1,6 @@
 // FakeImmichApi: infrastructure (counters, faults, clock), seeding and
-// read-back. The API calls live in fake_api_albums.cc and fake_api_assets.cc.
-#include "fake_api/fake_api.h"
+// read-back. The API calls live in memory_immich_albums.cc and memory_immich_assets.cc.
+#include "memory_immich/memory_immich.h"
 
 #include <algorithm>
 #include <utility>

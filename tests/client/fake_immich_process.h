@@ -4,8 +4,8 @@
 //
 // meson passes the interpreter and the script in IMMICHFS_PYTHON and
 // IMMICHFS_FAKE_SERVER.
-#ifndef IMMICHFS_TESTS_CLIENT_FAKE_SERVER_H_
-#define IMMICHFS_TESTS_CLIENT_FAKE_SERVER_H_
+#ifndef IMMICHFS_TESTS_CLIENT_FAKE_IMMICH_PROCESS_H_
+#define IMMICHFS_TESTS_CLIENT_FAKE_IMMICH_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -20,7 +20,7 @@
 
 namespace immichfs::testing {
 
-class FakeServer {
+class FakeImmichProcess {
  public:
   struct Options {
     std::string version = "3.1.0";
@@ -30,8 +30,8 @@ class FakeServer {
   };
 
   // Starts the server and waits until /_fake/health answers.
-  static absl::StatusOr<std::unique_ptr<FakeServer>> Start(const Options& options);
-  ~FakeServer();  // SIGTERM, wait, remove the data dir
+  static absl::StatusOr<std::unique_ptr<FakeImmichProcess>> Start(const Options& options);
+  ~FakeImmichProcess();  // SIGTERM, wait, remove the data dir
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   const std::string& api_key() const { return api_key_; }
@@ -63,7 +63,7 @@ class FakeServer {
   rapidjson::Document AssetState(const std::string& id);
 
  private:
-  FakeServer() = default;
+  FakeImmichProcess() = default;
 
   pid_t pid_ = -1;
   int port_ = 0;
@@ -78,4 +78,4 @@ std::string RandomBytes(size_t size, uint32_t seed);
 
 }  // namespace immichfs::testing
 
-#endif  // IMMICHFS_TESTS_CLIENT_FAKE_SERVER_H_
+#endif  // IMMICHFS_TESTS_CLIENT_FAKE_IMMICH_PROCESS_H_

@@ -1,6 +1,7 @@
 // The fake must behave like Immich 3.1 wherever immichfs relies on it: these
-// tests pin the behaviours /work/shared/immich-api/README.md records.
-#include "fake_api/fake_api.h"
+// tests pin the behaviours recorded from a real Immich 3.1 server
+// (tests/data/immich-api-responses/).
+#include "memory_immich/memory_immich.h"
 
 #include <unistd.h>
 
@@ -23,7 +24,7 @@ std::string Sha1Hex(const std::string& bytes) {
 class FakeImmichApiTest : public ::testing::Test {
  protected:
   std::string TempFile(const std::string& bytes) {
-    std::string path = ::testing::TempDir() + "fake_api_upload_" + std::to_string(getpid()) +
+    std::string path = ::testing::TempDir() + "memory_immich_upload_" + std::to_string(getpid()) +
                        "_" + std::to_string(files_++);
     std::ofstream(path, std::ios::binary) << bytes;
     return path;

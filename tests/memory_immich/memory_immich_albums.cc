@@ -1,11 +1,11 @@
-// FakeImmichApi: the server and album calls (see fake_api.h for the
+// FakeImmichApi: the server and album calls (see memory_immich.h for the
 // semantics they copy from Immich 3.1).
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 
 namespace immichfs::fake {
 

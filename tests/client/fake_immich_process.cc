@@ -1,4 +1,4 @@
-#include "fake_server.h"
+#include "fake_immich_process.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -54,7 +54,8 @@ std::string RandomBytes(size_t size, uint32_t seed) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<FakeServer>> FakeServer::Start(const Options& options) {
+absl::StatusOr<std::unique_ptr<FakeImmichProcess>> FakeImmichProcess::Start(
+    const Options& options) {
   const char* python = std::getenv("IMMICHFS_PYTHON");
   const char* script = std::getenv("IMMICHFS_FAKE_SERVER");
   if (python == nullptr || script == nullptr) {
@@ -63,7 +64,7 @@ absl::StatusOr<std::unique_ptr<FakeServer>> FakeServer::Start(const Options& opt
   }
   char dir_template[] = "/tmp/immichfs-client-test-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
-  std::unique_ptr<FakeServer> server(new FakeServer());
+  std::unique_ptr<FakeImmichProcess> server(new FakeImmichProcess());
   server->data_dir_ = dir_template;
   server->api_key_ = options.api_key;
   const std::string port_file = server->data_dir_ + "/port";
@@ -103,7 +104,7 @@ absl::StatusOr<std::unique_ptr<FakeServer>> FakeServer::Start(const Options& opt
   return absl::DeadlineExceededError("server.py does not answer /_fake/health");
 }
 
-FakeServer::~FakeServer() {
+FakeImmichProcess::~FakeImmichProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
     int wstatus = 0;
@@ -113,9 +114,9 @@ FakeServer::~FakeServer() {
   if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_, ignored);
 }
 
-absl::StatusOr<rapidjson::Document> FakeServer::Json(const std::string& method,
-                                                     const std::string& path,
-                                                     const std::string& body) {
+absl::StatusOr<rapidjson::Document> FakeImmichProcess::Json(const std::string& method,
+                                                            const std::string& path,
+                                                            const std::string& body) {
   CURL* h = curl_easy_init();
   if (h == nullptr) return absl::InternalError("curl_easy_init");
   std::string url = this->url() + path, answer;
@@ -148,14 +149,15 @@ absl::StatusOr<rapidjson::Document> FakeServer::Json(const std::string& method,
   return doc;
 }
 
-void FakeServer::Reset() {
+void FakeImmichProcess::Reset() {
   absl::StatusOr<rapidjson::Document> r = Json("POST", "/_fake/reset", "{}");
   if (!r.ok()) ADD_FAILURE() << r.status();
 }
 
-std::string FakeServer::SeedAlbum(const std::string& name, const std::string& user,
-                                  const std::vector<std::string>& shared_with) {
-  std::string body = absl::StrCat("{\"name\":", Quote(name), ",\"shared_with\":", QuoteList(shared_with));
+std::string FakeImmichProcess::SeedAlbum(const std::string& name, const std::string& user,
+                                         const std::vector<std::string>& shared_with) {
+  std::string body =
+      absl::StrCat("{\"name\":", Quote(name), ",\"shared_with\":", QuoteList(shared_with));
   if (!user.empty()) absl::StrAppend(&body, ",\"user\":", Quote(user));
   absl::StatusOr<rapidjson::Document> r = Json("POST", "/_fake/albums", body + "}");
   if (!r.ok() || !r->IsObject() || !r->HasMember("id")) {
@@ -165,9 +167,10 @@ std::string FakeServer::SeedAlbum(const std::string& name, const std::string& us
   return (*r)["id"].GetString();
 }
 
-std::string FakeServer::AddAsset(const std::string& name, const std::string& content,
-                                 const std::string& album) {
-  std::string spec = absl::StrCat("{\"name\":", Quote(name), ",\"content_b64\":", Quote(Base64(content)));
+std::string FakeImmichProcess::AddAsset(const std::string& name, const std::string& content,
+                                        const std::string& album) {
+  std::string spec =
+      absl::StrCat("{\"name\":", Quote(name), ",\"content_b64\":", Quote(Base64(content)));
   if (!album.empty()) absl::StrAppend(&spec, ",\"album\":", Quote(album));
   absl::StatusOr<rapidjson::Document> r =
       Json("POST", "/_fake/assets", absl::StrCat("{\"assets\":[", spec, "}]}"));
@@ -178,35 +181,37 @@ std::string FakeServer::AddAsset(const std::string& name, const std::string& con
   return (*r)["assets"][0]["id"].GetString();
 }
 
-void FakeServer::Generate(int count, int size, const std::string& album) {
+void FakeImmichProcess::Generate(int count, int size, const std::string& album) {
   absl::StatusOr<rapidjson::Document> r = Json(
       "POST", "/_fake/assets",
-      absl::StrCat("{\"generate\":{\"count\":", count, ",\"size\":", size, ",\"album\":", Quote(album), "}}"));
+      absl::StrCat("{\"generate\":{\"count\":", count, ",\"size\":", size,
+                   ",\"album\":", Quote(album), "}}"));
   if (!r.ok()) ADD_FAILURE() << "generate: " << r.status();
 }
 
-void FakeServer::Fault(const std::string& route, const std::string& kind, int count, int status,
-                       int after_bytes) {
+void FakeImmichProcess::Fault(const std::string& route, const std::string& kind, int count,
+                              int status, int after_bytes) {
   absl::StatusOr<rapidjson::Document> r =
       Json("POST", "/_fake/faults",
-           absl::StrCat("{\"route\":", Quote(route), ",\"kind\":", Quote(kind), ",\"count\":", count,
-                        ",\"status\":", status, ",\"after_bytes\":", after_bytes, "}"));
+           absl::StrCat("{\"route\":", Quote(route), ",\"kind\":", Quote(kind),
+                        ",\"count\":", count, ",\"status\":", status,
+                        ",\"after_bytes\":", after_bytes, "}"));
   if (!r.ok()) ADD_FAILURE() << "fault: " << r.status();
 }
 
-void FakeServer::ClearFaults() {
+void FakeImmichProcess::ClearFaults() {
   if (absl::StatusOr<rapidjson::Document> r = Json("DELETE", "/_fake/faults"); !r.ok()) {
     ADD_FAILURE() << r.status();
   }
 }
 
-void FakeServer::ResetStats() {
+void FakeImmichProcess::ResetStats() {
   if (absl::StatusOr<rapidjson::Document> r = Json("POST", "/_fake/stats/reset", "{}"); !r.ok()) {
     ADD_FAILURE() << r.status();
   }
 }
 
-int64_t FakeServer::Stat(const std::string& name) {
+int64_t FakeImmichProcess::Stat(const std::string& name) {
   absl::StatusOr<rapidjson::Document> r = Json("GET", "/_fake/stats");
   if (!r.ok() || !r->HasMember(name.c_str())) {
     ADD_FAILURE() << "stat " << name << ": " << r.status();
@@ -215,7 +220,7 @@ int64_t FakeServer::Stat(const std::string& name) {
   return (*r)[name.c_str()].GetInt64();
 }
 
-int64_t FakeServer::Requests(const std::string& route) {
+int64_t FakeImmichProcess::Requests(const std::string& route) {
   absl::StatusOr<rapidjson::Document> r = Json("GET", "/_fake/stats");
   if (!r.ok()) {
     ADD_FAILURE() << r.status();
@@ -226,7 +231,7 @@ int64_t FakeServer::Requests(const std::string& route) {
   return it == requests.MemberEnd() ? 0 : it->value.GetInt64();
 }
 
-rapidjson::Document FakeServer::AssetState(const std::string& id) {
+rapidjson::Document FakeImmichProcess::AssetState(const std::string& id) {
   rapidjson::Document out;
   absl::StatusOr<rapidjson::Document> r = Json("GET", "/_fake/state");
   if (!r.ok()) {
