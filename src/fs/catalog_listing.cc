@@ -41,7 +41,8 @@ absl::string_view Catalog::ShownLocked(const Listed& l) const {
 const Catalog::Listed* Catalog::FindShownLocked(const AlbumState& album,
                                                 absl::string_view shown) const {
   auto it = std::lower_bound(album.listing.begin(), album.listing.end(), shown,
-                             [&](const Listed& l, absl::string_view s) { return ShownLocked(l) < s; });
+                             [&](const Listed& l, absl::string_view s)
+                                 ABSL_SHARED_LOCKS_REQUIRED(mu_) { return ShownLocked(l) < s; });
   if (it == album.listing.end() || ShownLocked(*it) != shown) return nullptr;
   return &*it;
 }
@@ -56,7 +57,8 @@ const Catalog::Listed* Catalog::FindAssetLocked(const AlbumState& album, Index a
 void Catalog::InsertLocked(AlbumState& album, Index asset, absl::string_view shown) {
   Listed l{asset, shown == assets_.Name(asset) ? kPlain : assets_.AddString(shown)};
   auto it = std::lower_bound(album.listing.begin(), album.listing.end(), shown,
-                             [&](const Listed& e, absl::string_view s) { return ShownLocked(e) < s; });
+                             [&](const Listed& e, absl::string_view s)
+                                 ABSL_SHARED_LOCKS_REQUIRED(mu_) { return ShownLocked(e) < s; });
   album.listing.insert(it, l);
 }
 
@@ -68,7 +70,7 @@ void Catalog::DiscardListingLocked(const AlbumState& album) {
 
 void Catalog::CompactNamesLocked() {
   if (!assets_.Wasteful()) return;
-  assets_.CompactStrings([&](AssetTable::Remap remap) {
+  assets_.CompactStrings([&](AssetTable::Remap remap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto& [id, st] : albums_) {
       for (Listed& l : st.listing) {
         if (l.shown != kPlain) l.shown = remap(l.shown);
@@ -88,11 +90,11 @@ void Catalog::AssignNamesLocked(AlbumState& album, std::vector<Index> assets) {
   absl::flat_hash_map<Index, Old> old;
   old.reserve(album.listing.size());
   for (const Listed& l : album.listing) old.emplace(l.asset, Old{l.shown});
-  auto older = [&](Index a, Index b) {
+  auto older = [&](Index a, Index b) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     if (assets_.Uploaded(a) != assets_.Uploaded(b)) return assets_.Uploaded(a) < assets_.Uploaded(b);
     return PackedId::Compare(assets_.Id(a), assets_.Id(b)) < 0;
   };
-  std::sort(assets.begin(), assets.end(), [&](Index a, Index b) {
+  std::sort(assets.begin(), assets.end(), [&](Index a, Index b) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     bool a_named = old.contains(a), b_named = old.contains(b);
     if (a_named != b_named) return a_named;
     return older(a, b);
@@ -112,7 +114,7 @@ void Catalog::AssignNamesLocked(AlbumState& album, std::vector<Index> assets) {
       }
     }
     std::string shown = FreeName(
-        assets_.Name(a), [&] { return assets_.Id(a).ToString(); },
+        assets_.Name(a), [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return assets_.Id(a).ToString(); },
         [&](absl::string_view s) { return taken.contains(s); });
     Listed l{a, shown == assets_.Name(a) ? kPlain : assets_.AddString(shown)};
     taken.insert(ShownLocked(l));
@@ -122,7 +124,9 @@ void Catalog::AssignNamesLocked(AlbumState& album, std::vector<Index> assets) {
     if (!o.kept && o.shown != kPlain) assets_.Discard(o.shown);
   }
   std::sort(next.begin(), next.end(),
-            [&](const Listed& x, const Listed& y) { return ShownLocked(x) < ShownLocked(y); });
+            [&](const Listed& x, const Listed& y) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+              return ShownLocked(x) < ShownLocked(y);
+            });
   album.listing = std::move(next);
 }
 
@@ -193,11 +197,13 @@ void Catalog::PutAssetInAlbum(const std::string& album_id, const AssetRec& asset
   AlbumState& st = it->second;
   ForgetStoredListingLocked(st);  // even if not listed (yet): pages may be in flight
   if (FindAssetLocked(st, i) != nullptr) return;
-  auto taken = [&](absl::string_view s) { return FindShownLocked(st, s) != nullptr; };
+  auto taken = [&](absl::string_view s) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return FindShownLocked(st, s) != nullptr;
+  };
+  auto id = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return assets_.Id(i).ToString(); };
   std::string shown = !wanted_name.empty() && !taken(wanted_name)
                           ? wanted_name
-                          : FreeName(
-                                assets_.Name(i), [&] { return assets_.Id(i).ToString(); }, taken);
+                          : FreeName(assets_.Name(i), id, taken);
   InsertLocked(st, i, shown);
 }
 

@@ -106,15 +106,22 @@ class InodeTable {
   struct HomeHash {
     using is_transparent = void;
     const InodeTable* table;
-    size_t operator()(Ino ino) const { return (*this)(table->nodes_[ino - kRootIno].home); }
+    // Called by homes_ only, with table->mu_ held.
+    size_t operator()(Ino ino) const ABSL_SHARED_LOCKS_REQUIRED(table->mu_) {
+      return (*this)(table->nodes_[ino - kRootIno].home);
+    }
     size_t operator()(const NodeKey& key) const { return absl::Hash<NodeKey>()(key); }
   };
   struct HomeEq {
     using is_transparent = void;
     const InodeTable* table;
     bool operator()(Ino a, Ino b) const { return a == b; }
-    bool operator()(Ino a, const NodeKey& b) const { return table->nodes_[a - kRootIno].home == b; }
-    bool operator()(const NodeKey& a, Ino b) const { return table->nodes_[b - kRootIno].home == a; }
+    bool operator()(Ino a, const NodeKey& b) const ABSL_SHARED_LOCKS_REQUIRED(table->mu_) {
+      return table->nodes_[a - kRootIno].home == b;
+    }
+    bool operator()(const NodeKey& a, Ino b) const ABSL_SHARED_LOCKS_REQUIRED(table->mu_) {
+      return table->nodes_[b - kRootIno].home == a;
+    }
   };
 
   std::optional<Ino> LookupLocked(const NodeKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
