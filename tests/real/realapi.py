@@ -21,7 +21,7 @@ class Immich:
         self.key = key
         self.timeout = timeout
 
-    def call(self, method, path, body=None, ok=(200, 201, 204)):
+    def call(self, method, path, body=None, ok=(200, 201, 204), timeout=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("x-api-key", self.key)
@@ -29,7 +29,7 @@ class Immich:
         if data is not None:
             req.add_header("content-type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
                 status, text = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read()
@@ -44,7 +44,7 @@ class Immich:
     def ping(self):
         """True when the server answers /api/server/ping (no key needed)."""
         try:
-            return self.call("GET", "/api/server/ping").get("res") == "pong"
+            return self.call("GET", "/api/server/ping", timeout=5).get("res") == "pong"
         except ApiError:
             return False
 
@@ -54,7 +54,7 @@ class Immich:
         while time.monotonic() - t0 < timeout:
             if self.ping():
                 try:
-                    self.call("GET", "/api/users/me")
+                    self.call("GET", "/api/users/me", timeout=10)
                     return time.monotonic() - t0
                 except ApiError:
                     pass
