@@ -173,7 +173,16 @@ absl::Status Catalog::RefreshAlbum(const std::string& album_id) {
     if (it != albums_.end() && FreshLocked(it->second)) return absl::OkStatus();
   }
   if (LoadStoredListing(album_id)) return absl::OkStatus();
-  return FetchListing(album_id);
+  absl::Status st = FetchListing(album_id);
+  if (!st.ok() && !absl::IsNotFound(st)) {
+    // Without this, every lookup and create in the album paged it again
+    // (with the client's retries, ~1.5 s each) while Immich was down.
+    absl::MutexLock lock(&mu_);
+    if (auto it = albums_.find(album_id); it != albums_.end()) {
+      it->second.fetch_failed_at = clock_();
+    }
+  }
+  return st;
 }
 
 AlbumKey Catalog::KeyOf(const AlbumState& album) const {
@@ -255,10 +264,12 @@ void Catalog::InstallListingLocked(AlbumState& album, std::vector<Index> assets,
   album.listed = true;
   album.incomplete = incomplete;
   album.listed_at = clock_();
+  album.fetch_failed_at = absl::InfinitePast();
   CompactNamesLocked();
 }
 
 bool Catalog::FreshLocked(const AlbumState& album) const {
+  if (clock_() - album.fetch_failed_at < ttl_) return true;
   if (!album.listed) return false;
   // A listing that had to hide assets of unknown size is paged again after
   // the TTL even if the album looks unchanged: the sizes may be known now.
@@ -478,6 +489,7 @@ void Catalog::Invalidate(const std::string& album_id) {
   if (auto it = albums_.find(album_id); it != albums_.end()) {
     it->second.listed = false;
     it->second.stored_ok = false;  // revalidate with Immich, not with the disk
+    it->second.fetch_failed_at = absl::InfinitePast();
   }
 }
 

@@ -147,6 +147,8 @@ class Catalog {
     bool maybe_stored = true;
     uint64_t store_gen = 0;
     absl::Time listed_at = absl::InfinitePast();
+    // When paging failed last (Immich down): no new attempt for a TTL.
+    absl::Time fetch_failed_at = absl::InfinitePast();
     std::vector<Listed> listing;  // sorted by shown name, names unique
   };
 
@@ -180,6 +182,8 @@ class Catalog {
   // The stored listing no longer describes the album: our own change.
   void ForgetStoredListingLocked(AlbumState& album) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the listing needs no paging now: current, or paging failed less
+  // than a TTL ago (what is known is served meanwhile, as for the album list).
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NameAlbumsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces the album list (keeping listings of unchanged albums).

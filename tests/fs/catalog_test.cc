@@ -217,8 +217,27 @@ TEST_F(CatalogTest, AFailedPageFailsTheListingAndKeepsTheOldOne) {
   api_.FailNext(Method::kSearchAlbumAssets, absl::UnavailableError("down"));
   EXPECT_FALSE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(catalog_.Listing(album).size(), 2500u);
+  now_ += absl::Seconds(11);  // a failed listing is asked for again after a TTL
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
   EXPECT_EQ(catalog_.Listing(album).size(), 2501u);
+}
+
+// Every lookup and create in an album asks for a refresh: while Immich is
+// down, a listing that failed must not be paged again (with the client's
+// retries) at each one, as a real Immich stopped during cp -r showed.
+TEST_F(CatalogTest, AFailedListingIsNotAskedForAgainWithinTheTtl) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());
+  api_.SetDown(true);
+  EXPECT_EQ(catalog_.RefreshAlbum(album).code(), absl::StatusCode::kUnavailable);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 1);
+  EXPECT_TRUE(Shown(album).empty());  // what is known: nothing yet
+  api_.SetDown(false);
+  now_ += absl::Seconds(11);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), std::vector<std::string>{"a.jpg"});
 }
 
 std::vector<std::string> Listed(const Catalog& c, const std::string& album_id) {

@@ -202,6 +202,30 @@ def test_immich_down_during_writes_then_back(fake, mounted, how):
     check_exactly(fake, album, files)
 
 
+def test_down_an_unlisted_album_is_not_asked_again_for_every_file(fake, mounted):
+    """While Immich is down, an album whose listing could not be fetched is
+    served from what is known until another TTL has passed, like the album
+    list: not asked for again (with the client's retries) at every lookup
+    and create. A real Immich stopped during `cp -r` of 300 files showed
+    it: each file took ~3 s (tests/real/run, scenario server-files)."""
+    album = "D down unlisted"
+    a = fake.seed_album(album)
+    fake.add_asset("old.jpg", size=1000, seed=5, album=a["id"])
+    # No commit is tried during the test; the TTL outlasts it.
+    m = mounted(fake, options=["settle=600", "dir_cache_ttl=120"])
+    fake.set_offline(True)
+    fake.reset_stats()
+    files = {"u%d.jpg" % i: unique_bytes(1000 + i, "%s%d" % (album, i)) for i in range(10)}
+    for name, data in files.items():
+        write_file(P(m.mountpoint, album, name), data)
+    asked = fake.stats()["connections_opened"]
+    # The album list and the album's listing, each once with its retries (4
+    # attempts): 8. Before the fix, every lookup and create paged it again.
+    assert asked <= 8, "%d connection attempts for %d files while down" % (asked, len(files))
+    assert set(files) <= set(os.listdir(P(m.mountpoint, album)))
+    fake.set_offline(False)
+
+
 FAULTS = {
     "upload500x3": dict(route=UPLOAD, kind="status", status=500, count=3),
     "upload503": dict(route=UPLOAD, kind="status", status=503, count=1),
