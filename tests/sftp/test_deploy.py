@@ -99,6 +99,90 @@ def test_adduser_refuses(fake, tmp_path, accounts):
     assert "root" not in grp.getgrnam(sftputil.GROUP).gr_mem
 
 
+def test_adduser_rekey_moves_the_email(accounts, healthy_fake, tmp_path):
+    # alice's account with password login, re-keyed with bob's key: the stored
+    # e-mail must follow the key, or alice's password would open bob's library.
+    a = accounts.add(ALICE, "k", password_login=True, start=False)
+    conf = os.path.join(sftputil.ETC, a.name + ".conf")
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ALICE[0]
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 0
+    bob_key = tmp_path / "bob.key"
+    bob_key.write_text(BOB[2] + "\n")
+    r = sftputil.run_adduser(["--key-file", str(bob_key), "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == BOB[0]
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 1
+    assert sftputil.pam_login(a.name, BOB[1]).returncode == 0
+    # A new key the server cannot vouch for (Immich down): password login off.
+    alice_key = tmp_path / "alice.key"
+    alice_key.write_text(ALICE[2] + "\n")
+    healthy_fake.set_offline(True)
+    r = sftputil.run_adduser(["--key-file", str(alice_key), "--no-start", a.name, healthy_fake.url])
+    healthy_fake.set_offline(False)
+    assert r.returncode == 0, r.stderr
+    assert "password login switched off" in r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ""
+    assert sftputil.pam_login(a.name, BOB[1]).returncode == 1
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 1
+    # On again, then explicitly off.
+    r = sftputil.run_adduser(["--password-login", "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ALICE[0]
+    r = sftputil.run_adduser(["--no-password-login", "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ""
+
+
+def test_adduser_refuses_control_characters(fake, tmp_path, accounts):
+    name = sftputil.new_user_name("z")
+    cases = [
+        (["--options", "-o settle=1\nIMMICH_URL=http://127.0.0.1:9"], "--options"),
+        (["--options", "-o settle=1\tx"], "--options"),
+        (["--options", "-o settle=1\rx"], "--options"),
+        (["--email", "alice@example.com\x01"], "e-mail"),
+    ]
+    try:
+        _refusals(fake, tmp_path, name, cases)
+    finally:
+        if subprocess.run(["getent", "passwd", name], capture_output=True).returncode == 0:
+            sftputil.run_deluser(["--purge", "--force", name])
+
+
+def _refusals(fake, tmp_path, name, cases):
+    key = tmp_path / "key"
+    key.write_text(ALICE[2] + "\n")
+    for extra, word in cases:
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start"] + extra + [name, fake.url])
+        assert r.returncode == 1 and word in r.stderr, (extra, r.stderr)
+    # A key file is the key and one line end: anything else is refused, naming the file.
+    for content in (ALICE[2] + "\nx-evil: 1\n", ALICE[2] + " \n", " " + ALICE[2], ALICE[2] + "\n\n",
+                    ALICE[2] + "\r\nx", ALICE[2] + "\x00x\n", ALICE[2] + "\x7f"):
+        key.write_bytes(content.encode())
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, fake.url])
+        assert r.returncode == 1 and str(key) in r.stderr, (content, r.stderr)
+    # Credentials, queries and fragments in the URL are refused too.
+    key.write_text(ALICE[2] + "\n")
+    host = fake.url.split("//", 1)[1]
+    for url in ("http://u:p@" + host, fake.url + "/?a=1", fake.url + "/#x", fake.url + "/,allow_other\x01"):
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, url])
+        assert r.returncode == 1 and "not a plain" in r.stderr, (url, r.stderr)
+    assert subprocess.run(["getent", "passwd", name], capture_output=True).returncode != 0
+    assert not os.path.exists(os.path.join(sftputil.ETC, name + ".conf"))
+
+
+def test_adduser_accepts_a_crlf_key_file(fake, accounts, tmp_path):
+    name = sftputil.new_user_name("w")
+    key = tmp_path / "key"
+    key.write_bytes((ALICE[2] + "\r\n").encode())
+    try:
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, fake.url])
+        assert r.returncode == 0, r.stderr
+        with open(os.path.join(sftputil.ETC, name + ".key")) as f:
+            assert f.read() == ALICE[2] + "\n"
+    finally:
+        sftputil.run_deluser(["--purge", name])
+
+
 def test_adduser_reads_the_key_from_stdin(fake, accounts):
     name = sftputil.new_user_name("s")
     try:
