@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import stat
+import re
 import subprocess
 
 import pytest
@@ -238,6 +239,65 @@ def test_unit_verifies(tmp_path):
     unit.write_text(sftputil.render_unit(os.path.abspath(mountutil.BIN)))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+@pytest.mark.limit(400)
+@pytest.mark.skipif(not shutil.which("strace") or not shutil.which("systemd-analyze"),
+                    reason="needs strace and systemd-analyze")
+def test_unit_sandbox_allows_what_the_daemon_does(accounts, sshd, tmp_path):
+    # systemd is not PID 1 here, so the unit's seccomp filters cannot be
+    # applied for real: the daemon (and the unit's other commands) run under
+    # strace through a mount, an SFTP session and the unmount, and every
+    # system call, socket family and memory mapping they made must be one
+    # SystemCallFilter=, RestrictAddressFamilies= and MemoryDenyWriteExecute=
+    # allow. Paths not exercised here are not covered.
+    a = accounts.add(BOB, "t", start=False)
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    a.unit = sftputil.UnitRunner(os.path.abspath(mountutil.BIN), a.name,
+                                 os.path.join(a.dir, "immichfs.log"),
+                                 prefix=["strace", "-f", "-ff", "-qq", "-o", str(trace / "t")])
+    a.unit.start()
+    assert mountutil.is_mounted(a.mountpoint), a.unit.log()
+    src = tmp_path / "up.jpg"
+    src.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(300_000))
+    album = "Sandbox-" + os.urandom(3).hex()
+    c = a.client(sshd)
+    c.sftp(["mkdir /%s" % album, "put %s /%s/up.jpg" % (src, album), "ls -l /%s" % album])
+
+    def uploaded():
+        st = accounts.fake.state(BOB[0])
+        names = {x["id"]: x["name"] for x in st["assets"] if not x["trashed"]}
+        return any(al["name"] == album and "up.jpg" in {names.get(i) for i in al["assets"]}
+                   for al in st["albums"])
+    sftputil.wait_for(uploaded, 120, what="the upload in Immich")
+    c.sftp(["get /%s/up.jpg %s" % (album, tmp_path / "back.jpg"), "rm /%s/up.jpg" % album,
+            "rmdir /%s" % album])
+    assert (tmp_path / "back.jpg").read_bytes() == src.read_bytes()
+    accounts.unmount(a)
+    unit = sftputil.unit_directives(sftputil.render_unit("/x/immichfs"))
+    values = dict((k, v) for k, v in unit)
+    groups = sftputil.syscall_groups()
+    allowed = set()
+    for item in values["SystemCallFilter"].split():
+        allowed |= groups[item] if item.startswith("@") else {item}
+    families = set(values["RestrictAddressFamilies"].split())
+    assert values["MemoryDenyWriteExecute"] == "yes"
+    calls = sftputil.traced_calls(str(trace))
+    assert any(ln.startswith("mount(") for _, ln in calls), "the trace missed the mount"
+    names = {sftputil._STRACE_CALL.match(ln).group(1) for _, ln in calls}
+    assert names - allowed == set(), [(f, ln) for f, ln in calls
+                                      if sftputil._STRACE_CALL.match(ln).group(1) not in allowed][:20]
+    bad = []
+    for f, ln in calls:
+        m = re.match(r"socket(?:pair)?\((AF_[A-Z0-9]+)", ln)
+        if m and m.group(1) not in families:
+            bad.append((f, ln))
+        if ln.startswith("mmap(") and "PROT_WRITE" in ln and "PROT_EXEC" in ln:
+            bad.append((f, ln))
+        if (ln.startswith("mprotect(") or ln.startswith("pkey_mprotect(")) and "PROT_EXEC" in ln:
+            bad.append((f, ln))
+    assert not bad, bad[:20]
 
 
 def test_unit_commands_mount_and_unmount(alice, sshd):
