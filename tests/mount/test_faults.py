@@ -84,24 +84,31 @@ def test_missing_mountpoint_exits_5(fake, mounted, tmp_path):
     assert str(mnt) in r.stderr, r.stderr
 
 
+def _run_refused(args, mnt):
+    """Runs immichfs -f expecting it to refuse before mounting; a mount made
+    anyway (the old behaviour) is cleared and fails the test."""
+    try:
+        return mountutil.run_immichfs(["-f"] + args + [str(mnt)], timeout=20)
+    finally:
+        if mountutil.is_mounted(str(mnt)):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+            pytest.fail("mounted although it should have refused: %s" % args)
+
+
 def test_url_with_credentials_is_refused_and_not_shown(fake, mounted, tmp_path):
     # The API key is the credential; a user:password@ would show in
     # /proc/mounts (fsname) to every local user.
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    url = fake.url.replace("http://", "http://user:s3cret@")
-    r = mountutil.run_immichfs(["-f", "-o", "api_key_file=%s,cache_dir=%s" % (
-        mounted.key_file(fake.api_key), tmp_path / "cache"), url, str(mnt)])
+    opts = "api_key_file=%s,cache_dir=%s" % (mounted.key_file(fake.api_key), tmp_path / "cache")
+    r = _run_refused(["-o", opts, fake.url.replace("http://", "http://user:s3cret@")], mnt)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert "user:password@" in r.stderr and "s3cret" not in r.stderr, r.stderr
-    assert not mountutil.is_mounted(str(mnt))
     with open("/proc/self/mountinfo") as f:
         assert "s3cret" not in f.read()
     # A query string (where a comma could hide) is refused as before.
-    r = mountutil.run_immichfs(["-f", "-o", "api_key_file=%s,cache_dir=%s" % (
-        mounted.key_file(fake.api_key), tmp_path / "cache"), fake.url + "/?a=1,allow_other", str(mnt)])
+    r = _run_refused(["-o", opts, fake.url + "/?a=1,allow_other"], mnt)
     assert r.returncode == 1 and "query" in r.stderr, (r.returncode, r.stderr)
-    assert not mountutil.is_mounted(str(mnt))
 
 
 def test_comma_in_url_adds_no_mount_option(fake, mounted):
@@ -127,13 +134,8 @@ def test_key_file_with_more_than_the_key_exits_1(fake, mounted, tmp_path, conten
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     key = mounted.key_file(content.replace("KEY", fake.api_key))
-    try:
-        r = mountutil.run_immichfs(["-f", "-o", "api_key_file=%s,cache_dir=%s" % (
-            key, tmp_path / "cache"), fake.url, str(mnt)], timeout=20)
-    finally:
-        if mountutil.is_mounted(str(mnt)):
-            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
-            pytest.fail("mounted with a key file holding more than the key")
+    r = _run_refused(["-o", "api_key_file=%s,cache_dir=%s" % (key, tmp_path / "cache"), fake.url],
+                     mnt)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert key in r.stderr and "alone on one line" in r.stderr, r.stderr
 
