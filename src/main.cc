@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "config/mount_name.h"
 #include "fs/filesystem.h"
 #include "fuse_ll/session.h"
 #include "immich/http_api.h"
@@ -207,7 +208,8 @@ int Main(int argc, char** argv) {
   session_options.fuse_options = c.fuse_options;
   session_options.debug = c.debug;
   session_options.single_thread = c.single_thread;
-  session_options.fsname = absl::StrCat("immichfs#", c.server_url);
+  // Percent-encoded: a ',' in the URL must not become another mount option.
+  session_options.fsname = config::MountSourceName(c.server_url);
   absl::StatusOr<std::unique_ptr<fuse_ll::Session>> session =
       fuse_ll::Session::Mount(session_options);
   if (!session.ok()) return Fail(config::kExitMountpoint, std::string(session.status().message()));

@@ -8,15 +8,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/url.h"
+#include "config/key_file.h"
+#include "config/mount_name.h"
 
 namespace immichfs::config {
 namespace {
@@ -237,39 +236,31 @@ Config ParseCommandLine(int argc, char** argv, std::vector<std::string>* errors)
   return config;
 }
 
-namespace {
-
-std::string ReadKeyFile(const std::string& path, std::vector<std::string>* errors) {
-  std::ifstream in(path);
-  if (!in) {
-    errors->push_back(absl::StrCat("option 'api_key_file': cannot read ", path, ": ",
-                                   std::strerror(errno)));
-    return "";
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string key(absl::StripAsciiWhitespace(ss.str()));
-  if (key.empty()) errors->push_back(absl::StrCat("option 'api_key_file': ", path, " is empty"));
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
-    // Not fatal (a user's own machine), but say it: the key is a password.
-    LOG(kWarning, "api_key_file %s is readable by others (mode %o); chmod 600 it", path,
-        st.st_mode & 0777);
-  }
-  return key;
-}
-
-}  // namespace
-
 void Validate(Config* c, std::vector<std::string>* errors) {
-  if (!c->server_url.empty() && !HasHttpScheme(c->server_url)) {
+  if (UrlHasUserinfo(c->server_url)) {
+    // Not echoed: it holds a password.
+    errors->push_back(
+        "server url holds user:password@; immichfs logs in with the API key alone "
+        "(api_key_file=), and the URL shows in /proc/mounts: remove the user:password@ part");
+  } else if (!c->server_url.empty() && !HasHttpScheme(c->server_url)) {
     errors->push_back(absl::StrCat("server url '", c->server_url,
                                    "' must start with http:// or https://"));
   }
   if (!c->api_key_file.empty()) {
-    c->api_key = ReadKeyFile(c->api_key_file, errors);
+    std::vector<std::string> warnings;
+    absl::StatusOr<std::string> key = ReadApiKeyFile(c->api_key_file, &warnings);
+    for (const std::string& w : warnings) LOG(kWarning, "%s", w);
+    if (key.ok()) {
+      c->api_key = *std::move(key);
+    } else {
+      errors->emplace_back(key.status().message());
+    }
   } else if (const char* env = std::getenv("IMMICH_API_KEY"); env && *env) {
-    c->api_key = env;
+    if (absl::Status s = CheckApiKey(env, "$IMMICH_API_KEY"); s.ok()) {
+      c->api_key = env;
+    } else {
+      errors->emplace_back(s.message());
+    }
   } else {
     errors->push_back(
         "no API key: give -o api_key_file=FILE (a file holding the key, mode 600) or set "

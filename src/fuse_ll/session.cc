@@ -93,6 +93,17 @@ void RaiseReadahead(const std::string& mountpoint, unsigned kb) {
   if (fd >= 0) ::close(fd);
 }
 
+// One option for libfuse's "-o" list, which splits at ',' and unescapes
+// '\\': each of our options (already split once by our own parser) stays one.
+std::string OptionEscaped(absl::string_view option) {
+  std::string out;
+  for (char c : option) {
+    if (c == ',' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -122,11 +133,11 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Mount(const SessionOptions& op
   Impl& impl = *session->impl_;
   impl.single_thread = options.single_thread;
 
-  impl.args = {"immichfs", "-o", absl::StrCat("fsname=", options.fsname), "-o",
+  impl.args = {"immichfs", "-o", OptionEscaped(absl::StrCat("fsname=", options.fsname)), "-o",
                "subtype=immichfs", "-o", absl::StrCat("max_read=", impl.ctx.max_io)};
   for (const std::string& o : options.fuse_options) {
     impl.args.push_back("-o");
-    impl.args.push_back(o);
+    impl.args.push_back(OptionEscaped(o));
   }
   if (options.debug) impl.args.push_back("-d");
   std::vector<char*> argv;

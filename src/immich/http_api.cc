@@ -81,6 +81,16 @@ absl::StatusOr<std::unique_ptr<HttpImmichApi>> HttpImmichApi::Create(HttpApiOpti
         "no API key; put one in the file named by api_key_file (create it in Immich under "
         "Account Settings > API Keys)");
   }
+  // The key goes into the x-api-key header: a CR or LF in it would start a
+  // header of its own (config checks key files; this guards every caller).
+  for (char ch : options.api_key) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "the API key holds a blank or a control character (a line break?); it must be the "
+          "key alone");
+    }
+  }
   if (options.max_connections < 1 || options.max_retries < 0) {
     return absl::InvalidArgumentError("max_connections must be >= 1 and max_retries >= 0");
   }

@@ -5,6 +5,8 @@ returns the original's bytes, never different bytes."""
 import errno
 import hashlib
 import os
+import re
+import subprocess
 import time
 
 import pytest
@@ -80,6 +82,62 @@ def test_missing_mountpoint_exits_5(fake, mounted, tmp_path):
         mounted.key_file(fake.api_key), tmp_path / "cache"), fake.url, str(mnt)])
     assert r.returncode == 5, (r.returncode, r.stderr)
     assert str(mnt) in r.stderr, r.stderr
+
+
+def _run_refused(args, mnt):
+    """Runs immichfs -f expecting it to refuse before mounting; a mount made
+    anyway (the old behaviour) is cleared and fails the test."""
+    try:
+        return mountutil.run_immichfs(["-f"] + args + [str(mnt)], timeout=20)
+    finally:
+        if mountutil.is_mounted(str(mnt)):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+            pytest.fail("mounted although it should have refused: %s" % args)
+
+
+def test_url_with_credentials_is_refused_and_not_shown(fake, mounted, tmp_path):
+    # The API key is the credential; a user:password@ would show in
+    # /proc/mounts (fsname) to every local user.
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    opts = "api_key_file=%s,cache_dir=%s" % (mounted.key_file(fake.api_key), tmp_path / "cache")
+    r = _run_refused(["-o", opts, fake.url.replace("http://", "http://user:s3cret@")], mnt)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "user:password@" in r.stderr and "s3cret" not in r.stderr, r.stderr
+    with open("/proc/self/mountinfo") as f:
+        assert "s3cret" not in f.read()
+    # A query string (where a comma could hide) is refused as before.
+    r = _run_refused(["-o", opts, fake.url + "/?a=1,allow_other"], mnt)
+    assert r.returncode == 1 and "query" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_comma_in_url_adds_no_mount_option(fake, mounted):
+    # A ',' in the URL used to end fsname= and start a mount option of its
+    # own. The server is down (a closed loopback port) and offline_start
+    # mounts anyway: only the mount options matter here.
+    url = "http://127.0.0.1:%d/x,allow_other,default_permissions" % mountutil.free_port()
+    m = mounted(fake, url=url, options=["offline_start"])
+    with open("/proc/self/mountinfo") as f:
+        line = next(ln for ln in f if ln.split()[4] == os.path.realpath(m.mountpoint))
+    super_options = line.split(" - ", 1)[1].split()[2].split(",")
+    # mountinfo writes blanks, '\\' and '#' as octal escapes.
+    source = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                    line.split(" - ", 1)[1].split()[1])
+    assert "allow_other" not in super_options and "default_permissions" not in super_options, line
+    assert source == "immichfs#" + url.replace(",", "%2C"), line
+
+
+@pytest.mark.parametrize("content", ["KEY\r\nx-injected: 1", "KEY\nx-injected: 1", "KEY "])
+def test_key_file_with_more_than_the_key_exits_1(fake, mounted, tmp_path, content):
+    # (key_file() adds the one newline a key file may end with.) Before the
+    # fix the whole text went into the x-api-key header: a second header.
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    key = mounted.key_file(content.replace("KEY", fake.api_key))
+    r = _run_refused(["-o", "api_key_file=%s,cache_dir=%s" % (key, tmp_path / "cache"), fake.url],
+                     mnt)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert key in r.stderr and "alone on one line" in r.stderr, r.stderr
 
 
 def test_offline_start_mounts_with_server_down(fake, mounted):

@@ -246,6 +246,16 @@ def run_deluser(args):
     return subprocess.run([DELUSER] + list(args), capture_output=True, text=True, timeout=120)
 
 
+def pam_login(user, password, env=None, nul=True, args=()):
+    """contrib/pam/immichfs-pam-login as pam_exec runs it (expose_authtok)."""
+    e = {"PAM_USER": user, "PAM_TYPE": "auth", "PAM_SERVICE": "sshd", "PAM_RHOST": "127.0.0.1"}
+    if env:
+        e.update(env)
+    data = password.encode() + (b"\0" if nul else b"")
+    return subprocess.run([PAM_LOGIN] + list(args), input=data, env=e, capture_output=True,
+                          timeout=60)
+
+
 def new_user_name(tag="u"):
     return "ifs%s-%s" % (tag, os.urandom(3).hex())
 
@@ -276,6 +286,48 @@ def unit_directives(text, section="Service"):
             k, v = s.split("=", 1)
             out.append((k.strip(), v.strip()))
     return out
+
+
+def syscall_groups():
+    """systemd-analyze syscall-filter -> {"@group": set of system call names},
+    nested groups expanded."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True,
+                         check=True).stdout
+    raw, cur = {}, None
+    for line in out.splitlines():
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            cur = raw.setdefault(line.strip(), set())
+        elif cur is not None:
+            cur.add(line.strip())
+
+    def expand(name, seen=()):
+        names = set()
+        for m in raw.get(name, ()):
+            names |= expand(m, seen + (name,)) if m.startswith("@") and m not in seen else {m}
+        return names
+    return {g: expand(g) for g in raw}
+
+
+_STRACE_CALL = re.compile(r"^(?:<\.\.\. )?([a-z_][a-z0-9_]*)(?:\(| resumed>)")
+
+
+def traced_calls(trace_dir):
+    """strace -ff -o DIR/t output -> list of (file, line) of what ran under the
+    unit's sandbox: in each process, the lines after its last successful
+    execve (before it, the tracer and setpriv were setting things up, which
+    systemd does itself before the exec)."""
+    calls = []
+    for name in sorted(os.listdir(trace_dir)):
+        with open(os.path.join(trace_dir, name), errors="replace") as f:
+            lines = f.read().splitlines()
+        start = 0
+        for i, ln in enumerate(lines):
+            if ln.startswith("execve(") and ln.rstrip().endswith("= 0"):
+                start = i + 1
+        calls += [(name, ln) for ln in lines[start:] if _STRACE_CALL.match(ln)]
+    return calls
 
 
 def read_env_file(path):
@@ -323,7 +375,8 @@ class UnitRunner:
     (device cgroup, address-family and namespace filters) is checked by
     systemd-analyze verify only."""
 
-    def __init__(self, binary, instance, log_path):
+    def __init__(self, binary, instance, log_path, prefix=()):
+        self.prefix = list(prefix)  # e.g. strace: runs in front of every command
         self.text = render_unit(binary)
         self.instance = instance
         self.log_path = log_path
@@ -345,7 +398,7 @@ class UnitRunner:
         caps = " ".join(self.values("CapabilityBoundingSet")).split()
         if caps:
             pre.append("--bounding-set=-all," + ",".join("+" + c.lower().replace("cap_", "") for c in caps))
-        return (["setpriv"] + pre + ["--"] + argv) if pre else argv
+        return self.prefix + ((["setpriv"] + pre + ["--"] + argv) if pre else argv)
 
     def run_step(self, key):
         for v in self.values(key):

@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import stat
+import re
 import subprocess
 
 import pytest
@@ -99,6 +100,90 @@ def test_adduser_refuses(fake, tmp_path, accounts):
     assert "root" not in grp.getgrnam(sftputil.GROUP).gr_mem
 
 
+def test_adduser_rekey_moves_the_email(accounts, healthy_fake, tmp_path):
+    # alice's account with password login, re-keyed with bob's key: the stored
+    # e-mail must follow the key, or alice's password would open bob's library.
+    a = accounts.add(ALICE, "k", password_login=True, start=False)
+    conf = os.path.join(sftputil.ETC, a.name + ".conf")
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ALICE[0]
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 0
+    bob_key = tmp_path / "bob.key"
+    bob_key.write_text(BOB[2] + "\n")
+    r = sftputil.run_adduser(["--key-file", str(bob_key), "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == BOB[0]
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 1
+    assert sftputil.pam_login(a.name, BOB[1]).returncode == 0
+    # A new key the server cannot vouch for (Immich down): password login off.
+    alice_key = tmp_path / "alice.key"
+    alice_key.write_text(ALICE[2] + "\n")
+    healthy_fake.set_offline(True)
+    r = sftputil.run_adduser(["--key-file", str(alice_key), "--no-start", a.name, healthy_fake.url])
+    healthy_fake.set_offline(False)
+    assert r.returncode == 0, r.stderr
+    assert "password login switched off" in r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ""
+    assert sftputil.pam_login(a.name, BOB[1]).returncode == 1
+    assert sftputil.pam_login(a.name, ALICE[1]).returncode == 1
+    # On again, then explicitly off.
+    r = sftputil.run_adduser(["--password-login", "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ALICE[0]
+    r = sftputil.run_adduser(["--no-password-login", "--no-start", a.name, healthy_fake.url])
+    assert r.returncode == 0, r.stderr
+    assert sftputil.read_env_file(conf)["IMMICH_EMAIL"] == ""
+
+
+def test_adduser_refuses_control_characters(fake, tmp_path, accounts):
+    name = sftputil.new_user_name("z")
+    cases = [
+        (["--options", "-o settle=1\nIMMICH_URL=http://127.0.0.1:9"], "--options"),
+        (["--options", "-o settle=1\tx"], "--options"),
+        (["--options", "-o settle=1\rx"], "--options"),
+        (["--email", "alice@example.com\x01"], "e-mail"),
+    ]
+    try:
+        _refusals(fake, tmp_path, name, cases)
+    finally:
+        if subprocess.run(["getent", "passwd", name], capture_output=True).returncode == 0:
+            sftputil.run_deluser(["--purge", "--force", name])
+
+
+def _refusals(fake, tmp_path, name, cases):
+    key = tmp_path / "key"
+    key.write_text(ALICE[2] + "\n")
+    for extra, word in cases:
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start"] + extra + [name, fake.url])
+        assert r.returncode == 1 and word in r.stderr, (extra, r.stderr)
+    # A key file is the key and one line end: anything else is refused, naming the file.
+    for content in (ALICE[2] + "\nx-evil: 1\n", ALICE[2] + " \n", " " + ALICE[2], ALICE[2] + "\n\n",
+                    ALICE[2] + "\r\nx", ALICE[2] + "\x00x\n", ALICE[2] + "\x7f"):
+        key.write_bytes(content.encode())
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, fake.url])
+        assert r.returncode == 1 and str(key) in r.stderr, (content, r.stderr)
+    # Credentials, queries and fragments in the URL are refused too.
+    key.write_text(ALICE[2] + "\n")
+    host = fake.url.split("//", 1)[1]
+    for url in ("http://u:p@" + host, fake.url + "/?a=1", fake.url + "/#x", fake.url + "/,allow_other\x01"):
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, url])
+        assert r.returncode == 1 and "not a plain" in r.stderr, (url, r.stderr)
+    assert subprocess.run(["getent", "passwd", name], capture_output=True).returncode != 0
+    assert not os.path.exists(os.path.join(sftputil.ETC, name + ".conf"))
+
+
+def test_adduser_accepts_a_crlf_key_file(fake, accounts, tmp_path):
+    name = sftputil.new_user_name("w")
+    key = tmp_path / "key"
+    key.write_bytes((ALICE[2] + "\r\n").encode())
+    try:
+        r = sftputil.run_adduser(["--key-file", str(key), "--no-start", name, fake.url])
+        assert r.returncode == 0, r.stderr
+        with open(os.path.join(sftputil.ETC, name + ".key")) as f:
+            assert f.read() == ALICE[2] + "\n"
+    finally:
+        sftputil.run_deluser(["--purge", name])
+
+
 def test_adduser_reads_the_key_from_stdin(fake, accounts):
     name = sftputil.new_user_name("s")
     try:
@@ -154,6 +239,67 @@ def test_unit_verifies(tmp_path):
     unit.write_text(sftputil.render_unit(os.path.abspath(mountutil.BIN)))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+@pytest.mark.limit(400)
+@pytest.mark.skipif(not shutil.which("strace") or not shutil.which("systemd-analyze"),
+                    reason="needs strace and systemd-analyze")
+def test_unit_sandbox_allows_what_the_daemon_does(accounts, sshd, tmp_path):
+    # systemd is not PID 1 here, so the unit's seccomp filters cannot be
+    # applied for real: the daemon (and the unit's other commands) run under
+    # strace through a mount, an SFTP session and the unmount, and every
+    # system call, socket family and memory mapping they made must be one
+    # SystemCallFilter=, RestrictAddressFamilies= and MemoryDenyWriteExecute=
+    # allow. Paths not exercised here are not covered.
+    a = accounts.add(BOB, "t", start=False)
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    a.unit = sftputil.UnitRunner(os.path.abspath(mountutil.BIN), a.name,
+                                 os.path.join(a.dir, "immichfs.log"),
+                                 # LeakSanitizer cannot work under ptrace (a sanitizer build)
+                                 prefix=["env", "ASAN_OPTIONS=detect_leaks=0", "strace", "-f",
+                                         "-ff", "-qq", "-o", str(trace / "t")])
+    a.unit.start()
+    assert mountutil.is_mounted(a.mountpoint), a.unit.log()
+    src = tmp_path / "up.jpg"
+    src.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(300_000))
+    album = "Sandbox-" + os.urandom(3).hex()
+    c = a.client(sshd)
+    c.sftp(["mkdir /%s" % album, "put %s /%s/up.jpg" % (src, album), "ls -l /%s" % album])
+
+    def uploaded():
+        st = accounts.fake.state(BOB[0])
+        names = {x["id"]: x["name"] for x in st["assets"] if not x["trashed"]}
+        return any(al["name"] == album and "up.jpg" in {names.get(i) for i in al["assets"]}
+                   for al in st["albums"])
+    sftputil.wait_for(uploaded, 120, what="the upload in Immich")
+    c.sftp(["get /%s/up.jpg %s" % (album, tmp_path / "back.jpg"), "rm /%s/up.jpg" % album,
+            "rmdir /%s" % album])
+    assert (tmp_path / "back.jpg").read_bytes() == src.read_bytes()
+    accounts.unmount(a)
+    unit = sftputil.unit_directives(sftputil.render_unit("/x/immichfs"))
+    values = dict((k, v) for k, v in unit)
+    groups = sftputil.syscall_groups()
+    allowed = set()
+    for item in values["SystemCallFilter"].split():
+        allowed |= groups[item] if item.startswith("@") else {item}
+    families = set(values["RestrictAddressFamilies"].split())
+    assert values["MemoryDenyWriteExecute"] == "yes"
+    calls = sftputil.traced_calls(str(trace))
+    assert any(ln.startswith("mount(") for _, ln in calls), "the trace missed the mount"
+    names = {sftputil._STRACE_CALL.match(ln).group(1) for _, ln in calls}
+    assert names - allowed == set(), [(f, ln) for f, ln in calls
+                                      if sftputil._STRACE_CALL.match(ln).group(1) not in allowed][:20]
+    bad = []
+    for f, ln in calls:
+        m = re.match(r"socket(?:pair)?\((AF_[A-Z0-9]+)", ln)
+        if m and m.group(1) not in families:
+            bad.append((f, ln))
+        if ln.startswith("mmap(") and "PROT_WRITE" in ln and "PROT_EXEC" in ln:
+            bad.append((f, ln))
+        if (ln.startswith("mprotect(") or ln.startswith("pkey_mprotect(")) and "PROT_EXEC" in ln:
+            bad.append((f, ln))
+    assert not bad, bad[:20]
 
 
 def test_unit_commands_mount_and_unmount(alice, sshd):

@@ -9,9 +9,12 @@ contrib/pam/sshd-immichfs put above "@include common-auth" by the sed
 command the README, section "Serve over SFTP" gives an administrator (only the helper's path points
 into the source tree). The file is removed afterwards."""
 
+import http.server
+import json
 import os
 import shutil
 import subprocess
+import threading
 
 import pytest
 
@@ -19,12 +22,48 @@ import sftputil
 from sftputil import ALICE, BOB
 
 
-def pam_login(user, password, env=None, nul=True):
-    e = {"PAM_USER": user, "PAM_TYPE": "auth", "PAM_SERVICE": "sshd", "PAM_RHOST": "127.0.0.1"}
-    if env:
-        e.update(env)
-    data = password.encode() + (b"\0" if nul else b"")
-    return subprocess.run([sftputil.PAM_LOGIN], input=data, env=e, capture_output=True, timeout=60)
+pam_login = sftputil.pam_login
+
+
+class LoginAnswer:
+    """A tiny HTTP server on 127.0.0.1 that answers every POST with a fixed
+    status and JSON body: a server that says "200" without being Immich."""
+
+    def __init__(self, status, body):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                data = json.dumps(outer.body).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                outer.paths.append(self.path)
+
+            def log_message(self, *a):
+                pass
+
+        self.status, self.body, self.paths = status, body, []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def curl_recorder(tmp_path):
+    """A `curl` that records its arguments and fails like an unreachable
+    server without sending anything; -> (PATH, file with the arguments)."""
+    rec = tmp_path / "curl-argv"
+    wrapper = tmp_path / "curl"
+    wrapper.write_text('#!/bin/sh\nprintf "%%s\\n" "$@" >> "%s"\nexit 7\n' % rec)
+    wrapper.chmod(0o755)
+    return "%s:%s" % (tmp_path, os.environ.get("PATH", "/usr/bin:/bin")), rec
 
 
 @pytest.fixture
@@ -98,6 +137,70 @@ def test_helper_fails_closed_when_immich_is_down(alice, healthy_fake, conf_user)
     name, write = conf_user
     write(ALICE[0], url="http://127.0.0.1:%d" % sftputil.free_port())
     assert pam_login(name, ALICE[1]).returncode == 1
+
+
+def test_helper_refuses_a_200_that_is_no_login(alice, healthy_fake):
+    # A 200 whose body is not a login answer (the fake's status fault sends
+    # {"message": "OK"}): refused, and the reason is logged.
+    healthy_fake.fault("POST /api/auth/login", "status", status=200, count=1)
+    r = pam_login(alice.name, "any-password")
+    assert r.returncode == 1
+    assert b"refused" in r.stderr and b"accessToken" in r.stderr, r.stderr
+    assert pam_login(alice.name, ALICE[1]).returncode == 0  # the real answer still works
+
+
+def test_helper_refuses_a_login_of_someone_else(conf_user):
+    name, write = conf_user
+    cases = [
+        (201, {"accessToken": "t0k", "userEmail": "mallory@example.com"}, 1),
+        (201, {"accessToken": "t0k"}, 1),
+        (200, {"accessToken": "", "userEmail": "carol@example.com"}, 1),
+        (200, "<html>the web app</html>", 1),
+        (201, {"accessToken": "t0k", "userEmail": "ca\"rol@example.com"}, 1),
+        # Immich keeps e-mails in lower case: a differently cased conf matches.
+        (201, {"accessToken": "t0k", "userEmail": "carol@example.com"}, 0),
+    ]
+    for status, body, want in cases:
+        srv = LoginAnswer(status, body)
+        try:
+            write("Carol@Example.com", url=srv.url)
+            r = pam_login(name, "whatever")
+            assert r.returncode == want, (status, body, r.stderr)
+            if want:
+                assert b"refused" in r.stderr, r.stderr
+            assert "/api/auth/login" in srv.paths
+        finally:
+            srv.close()
+
+
+def test_helper_refuses_plain_http_to_another_machine(conf_user, tmp_path):
+    # Decided from the URL alone: the recording curl shows whether the helper
+    # would have sent the password. Nothing goes to a non-loopback address.
+    name, write = conf_user
+    path, rec = curl_recorder(tmp_path)
+    refused = ["http://192.0.2.10", "http://192.0.2.10:2283/", "http://photos.example.com",
+               "http://127.0.0.1.example.com/", "http://localhost.example.com:80",
+               "http://127.0.0.256/", "http://[2001:db8::1]:2283", "http://[::ffff:127.0.0.1]/",
+               "http://127.0.0.1@192.0.2.10/", "http://u:p@127.0.0.1:2283/",
+               "http://192.0.2.10#@127.0.0.1/", "http://192.0.2.10?@127.0.0.1/",
+               "http://192.0.2.10\\@127.0.0.1/", "ftp://127.0.0.1/"]
+    for url in refused:
+        write("carol@example.com", url=url)
+        r = pam_login(name, "pw", env={"PATH": path})
+        assert not rec.exists(), (url, rec.read_text())  # the password was not sent
+        assert r.returncode == 1 and b"refused" in r.stderr, (url, r.stderr)
+    asked = [("https://192.0.2.10", ()), ("https://photos.example.com:8443/immich", ()),
+             ("http://127.0.0.1:9", ()), ("http://127.200.3.4:9/", ()), ("http://localhost:9", ()),
+             ("http://LOCALHOST:9", ()), ("http://[::1]:9/", ()),
+             ("http://192.0.2.10:2283", ("--allow-insecure-http",))]
+    for url, args in asked:
+        write("carol@example.com", url=url)
+        r = pam_login(name, "pw", env={"PATH": path}, args=args)
+        assert r.returncode == 1  # the recording curl "fails"
+        assert rec.exists() and "/api/auth/login" in rec.read_text(), (url, r.stderr)
+        rec.unlink()
+    r = pam_login(name, "pw", env={"PATH": path}, args=["--bogus"])
+    assert r.returncode == 1 and b"unknown argument" in r.stderr and not rec.exists()
 
 
 # ------------------------------------------------------------------ sshd + PAM
