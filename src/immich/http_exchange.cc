@@ -108,9 +108,21 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
                        (ex->status == 200 || ex->status == 206);
   if (!to_sink) {
     if (ex->kind == Exchange::Kind::kBuffer) {
-      if (ex->body.size() + n > kMaxJsonBody) {
+      if (ex->body.empty()) {
+        // An error answer is read only for its message: its start is enough,
+        // and a huge one must not cost memory.
+        long status = 0;
+        curl_easy_getinfo(ex->handle, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || status >= 300) ex->max_body = std::min(ex->max_body, kMaxErrorBody);
+      }
+      if (ex->body.size() + n > ex->max_body) {
+        if (ex->max_body <= kMaxErrorBody) {  // an error answer: keep its start
+          ex->body.append(data, std::min(n, ex->max_body - ex->body.size()));
+          return n;
+        }
         ex->abort = absl::ResourceExhaustedError(absl::StrCat(
-            ex->what, ": the answer is larger than ", kMaxJsonBody >> 20, " MiB"));
+            ex->what, ": the answer is larger than ", ex->max_body >> 20,
+            " MiB (uncompressed); refusing it. Is this an Immich server?"));
         return 0;
       }
       if (ex->body.empty()) {
@@ -118,7 +130,7 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
         // growing a 1 MB page by doubling copied it several times over.
         curl_off_t length = -1;
         curl_easy_getinfo(ex->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        if (length > 0 && static_cast<uint64_t>(length) <= kMaxJsonBody) {
+        if (length > 0 && static_cast<uint64_t>(length) <= ex->max_body) {
           ex->body.reserve(static_cast<size_t>(length));
         }
       }
