@@ -113,13 +113,14 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
         // and a huge one must not cost memory.
         long status = 0;
         curl_easy_getinfo(ex->handle, CURLINFO_RESPONSE_CODE, &status);
-        if (status < 200 || status >= 300) ex->max_body = std::min(ex->max_body, kMaxErrorBody);
+        ex->error_answer = status != 0 && (status < 200 || status >= 300);
+      }
+      if (ex->error_answer) {  // keep its start only
+        const size_t room = kMaxErrorBody - std::min(kMaxErrorBody, ex->body.size());
+        ex->body.append(data, std::min(n, room));
+        return n;
       }
       if (ex->body.size() + n > ex->max_body) {
-        if (ex->max_body <= kMaxErrorBody) {  // an error answer: keep its start
-          ex->body.append(data, std::min(n, ex->max_body - ex->body.size()));
-          return n;
-        }
         ex->abort = absl::ResourceExhaustedError(absl::StrCat(
             ex->what, ": the answer is larger than ", ex->max_body >> 20,
             " MiB (uncompressed); refusing it. Is this an Immich server?"));

@@ -40,6 +40,7 @@ struct Exchange {
   // kBuffer: the whole body. kRange: the body of an error answer (capped).
   std::string body;
   size_t max_body = kMaxObjectAnswer;  // kBuffer: longer 2xx answers are an error
+  bool error_answer = false;           // kBuffer: non-2xx, kept up to kMaxErrorBody
   // Why a callback stopped the transfer; takes precedence over curl's code.
   absl::Status abort;
   curl_mime* mime = nullptr;     // owned; freed by the runner after the transfer
