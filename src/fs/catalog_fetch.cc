@@ -3,8 +3,10 @@
 // stay usable. The rest of the catalog is in catalog.cc.
 //
 // Paging is bounded by what the album's assetCount promises: at most
-// ceil(assetCount / 1000) + kExtraPages pages (and never more than
-// kMaxPages + kExtraPages). A server that offers nextPage beyond that, or on
+// 2 * ceil(assetCount / 1000) + kExtraPages pages (never more than
+// 2 * kMaxPages + kExtraPages). Twice, because search also returns the
+// hidden video half of each live photo, which assetCount does not count. A
+// server that offers nextPage beyond that, or on
 // a page that added nothing new, is misbehaving: the listing is what was
 // received, with one warning in the log; when the bound cut it short it
 // counts as incomplete, so it is paged again after the TTL rather than
@@ -190,7 +192,8 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   }
   pages.erase(std::remove_if(pages.begin(), pages.end(), [](const Page& p) { return !p.fetched; }),
               pages.end());
-  const bool cut = FollowNextPages(album_id, promised + kExtraPages, asset_count, pages);
+  // Search lists the hidden video half of a live photo too; assetCount does not.
+  const bool cut = FollowNextPages(album_id, 2 * promised + kExtraPages, asset_count, pages);
   if (!pages.back().status.ok()) return pages.back().status;
 
   // Pages asked for at different moments can overlap when the album changed

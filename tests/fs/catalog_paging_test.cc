@@ -64,22 +64,34 @@ TEST_F(CatalogPagingTest, TheSamePageOverAndOverStopsWhenNothingIsNew) {
   EXPECT_EQ(catalog_.Listing(album).size(), 1500u);
 }
 
-TEST_F(CatalogPagingTest, NewAssetsForeverAreCutAtAssetCountPlusTwoPages) {
+TEST_F(CatalogPagingTest, NewAssetsForeverAreCutAtTwiceAssetCountPlusTwoPages) {
   std::string album = Fill("A", 10);  // assetCount 10: one page promised
   api_.SetEndlessPaging(Endless::kFresh);
   LimitPages(100);
   absl::Status s = catalog_.RefreshAlbum(album);
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 4);
   // What was received is shown (the album's own assets among it)...
-  EXPECT_EQ(catalog_.Listing(album).size(), 10u + 2000u);
+  EXPECT_EQ(catalog_.Listing(album).size(), 10u + 3000u);
   EXPECT_TRUE(catalog_.AssetInAlbum(album, "A_3.jpg").has_value());
   // ...and, cut short, it is paged again after the TTL even if unchanged.
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
-  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 3);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 4);
   now_ = now_.load() + absl::Seconds(11);
   ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
-  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 6);
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 8);
+}
+
+TEST_F(CatalogPagingTest, TwiceAsManyAsAssetCountAreListedWhole) {
+  // assetCount counts stills only, search also returns the hidden video half
+  // of each live photo: an album of 5000 live photos pages 10 000 assets.
+  // (The in-process fake does not list hidden assets; a lie stands in.)
+  std::string album = Fill("Live", 10000);
+  api_.SetAssetCountLie(5000);
+  LimitPages(100);
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(api_.Calls(Method::kSearchAlbumAssets), 10);
+  EXPECT_EQ(catalog_.Listing(album).size(), 10000u);
 }
 
 TEST_F(CatalogPagingTest, AHugeAssetCountCostsNoMorePagesThanTheAlbumHas) {
