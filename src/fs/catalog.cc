@@ -15,12 +15,6 @@
 namespace immichfs::fs {
 namespace {
 
-constexpr int kPageSize = 1000;
-// Pages of one album asked for at once. Four keeps a 2-core server busy
-// without crowding out other clients; each costs a pooled connection.
-constexpr int kParallelPages = 4;
-// An assetCount beyond this many pages is not trusted for the parallel part.
-constexpr int64_t kMaxPages = 10000;
 // Listings at least this big free enough to give back (memory.h).
 constexpr size_t kTrimAfter = 2000;
 
@@ -53,7 +47,7 @@ absl::Status Catalog::RefreshRoot(bool force) {
     absl::MutexLock lock(&mu_);
     if (!force && root_known_ && clock_() - root_checked_ < ttl_) return absl::OkStatus();
   }
-  absl::MutexLock fetch(&fetch_mu_);
+  absl::MutexLock fetch(&root_mu_);
   {
     // Another thread may have refreshed while we waited.
     absl::MutexLock lock(&mu_);
@@ -90,7 +84,7 @@ absl::StatusOr<size_t> Catalog::LoadStoredAlbums() {
   if (store_ == nullptr) return absl::NotFoundError("no album store");
   absl::StatusOr<std::vector<immich::Album>> albums = store_->Load();
   if (!albums.ok()) return albums.status();
-  absl::MutexLock fetch(&fetch_mu_);
+  absl::MutexLock fetch(&root_mu_);
   absl::MutexLock lock(&mu_);
   if (root_known_) return albums_.size();  // Immich answered meanwhile: that list wins
   ApplyAlbumListLocked(*albums);
@@ -156,7 +150,7 @@ absl::Status Catalog::RefreshAlbum(const std::string& album_id) {
   if (absl::Status s = RefreshRoot(); !s.ok()) {
     // Immich cannot be reached: the album as last listed, if it was listed
     // in the state the known album list describes, beats an empty folder.
-    absl::MutexLock fetch(&fetch_mu_);
+    AlbumClaim claim(this, album_id);
     LoadStoredListing(album_id);
     return s;
   }
@@ -166,8 +160,9 @@ absl::Status Catalog::RefreshAlbum(const std::string& album_id) {
     if (it == albums_.end()) return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
     if (FreshLocked(it->second)) return absl::OkStatus();
   }
-  absl::MutexLock fetch(&fetch_mu_);
+  AlbumClaim claim(this, album_id);
   {
+    // Another thread may have listed it while we waited.
     absl::MutexLock lock(&mu_);
     auto it = albums_.find(album_id);
     if (it != albums_.end() && FreshLocked(it->second)) return absl::OkStatus();
@@ -274,145 +269,6 @@ bool Catalog::FreshLocked(const AlbumState& album) const {
   // A listing that had to hide assets of unknown size is paged again after
   // the TTL even if the album looks unchanged: the sizes may be known now.
   return !album.incomplete || clock_() - album.listed_at < ttl_;
-}
-
-Catalog::Page Catalog::FetchPage(const std::string& album_id, int page) {
-  Page out;
-  absl::StatusOr<immich::AssetPage> p = api_->SearchAlbumAssets(album_id, page, kPageSize);
-  if (!p.ok()) {
-    out.status = p.status();
-    return out;
-  }
-  std::vector<AssetRec> recs;
-  recs.reserve(p->assets.size());
-  for (const immich::Asset& a : p->assets) {
-    // The video half of a live photo is hidden in Immich; show the still only.
-    if (a.visibility == "hidden" || a.is_trashed) continue;
-    if (a.size < 0) {
-      // Listings carry exifInfo.fileSizeInByte; if a fresh upload lacks it,
-      // ask for the asset itself rather than guess a size.
-      absl::StatusOr<immich::Asset> full = api_->GetAsset(a.id);
-      if (!full.ok() || full->size < 0) {
-        LOG(kWarning, "asset %s ('%s') in album %s has no size yet; hidden until Immich "
-            "knows it", a.id, a.original_file_name, album_id);
-        out.incomplete = true;
-        continue;
-      }
-      recs.push_back(ToRec(*full));
-      continue;
-    }
-    recs.push_back(ToRec(a));
-  }
-  out.next_page = p->next_page;
-  out.listed.reserve(recs.size());
-  absl::MutexLock lock(&mu_);
-  for (const AssetRec& r : recs) out.listed.push_back(PutAssetLocked(r));
-  return out;
-}
-
-absl::Status Catalog::FetchListing(const std::string& album_id) {
-  // Each page goes into the asset table as it arrives, so what is held
-  // meanwhile is a few pages and 4 bytes per asset, not the whole album twice.
-  // A failed page leaves the listing as it was (assets already stored only
-  // got fresher attributes).
-  //
-  // The album's assetCount (from GET /api/albums) says how many pages there
-  // are, so those are asked for at once, kParallelPages at a time: each page
-  // costs the server a few ms before its first byte, and paging 20 000 assets
-  // one page after the other spent most of its time waiting for that. Pages
-  // past the expected ones (the album grew meanwhile) follow nextPage.
-  int expected = 1;
-  // The album as the pages will describe it: a change of ours while they
-  // are fetched makes them older than the album (see the save below).
-  AlbumKey key_before;
-  uint64_t gen_before = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = albums_.find(album_id);
-    if (it == albums_.end()) {
-      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
-    }
-    key_before = KeyOf(it->second);
-    gen_before = it->second.store_gen;
-    if (it->second.view.asset_count > kPageSize) {
-      expected = static_cast<int>(
-          std::min<int64_t>((it->second.view.asset_count + kPageSize - 1) / kPageSize, kMaxPages));
-    }
-  }
-  std::vector<Page> pages(static_cast<size_t>(expected));
-  std::atomic<int> next{0};
-  auto worker = [&] {
-    for (int i; (i = next.fetch_add(1)) < expected;) {
-      pages[static_cast<size_t>(i)] = FetchPage(album_id, i + 1);
-      if (!pages[static_cast<size_t>(i)].status.ok()) next.store(expected);  // give up early
-    }
-  };
-  std::vector<std::thread> helpers;
-  for (int i = 1; i < std::min(expected, kParallelPages); ++i) {
-    try {
-      helpers.emplace_back(worker);
-    } catch (const std::system_error& e) {
-      LOG(kDebug, "listing album %s: one thread fewer (%s)", album_id, e.what());
-      break;
-    }
-  }
-  worker();
-  for (std::thread& t : helpers) t.join();
-  for (const Page& p : pages) {
-    if (!p.status.ok()) return p.status;
-  }
-  // The album grew since assetCount was read: the rest, one page after another.
-  for (std::optional<int> more = pages.back().next_page; more;) {
-    pages.push_back(FetchPage(album_id, *more));
-    if (!pages.back().status.ok()) return pages.back().status;
-    more = pages.back().next_page;
-  }
-
-  // Pages asked for at different moments can overlap when the album changed
-  // in between: each asset once.
-  std::vector<Index> listed;
-  bool incomplete = false;
-  {
-    size_t total = 0;
-    for (const Page& p : pages) total += p.listed.size();
-    listed.reserve(total);
-    absl::flat_hash_set<Index> seen;
-    if (pages.size() > 1) seen.reserve(total);
-    for (Page& p : pages) {
-      incomplete = incomplete || p.incomplete;
-      for (Index i : p.listed) {
-        if (pages.size() == 1 || seen.insert(i).second) listed.push_back(i);
-      }
-      p.listed = {};
-    }
-  }
-
-  const size_t count = listed.size();
-  std::vector<AssetRec> to_save;  // what goes to the listing store, if anything
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = albums_.find(album_id);
-    if (it == albums_.end()) {
-      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
-    }
-    AlbumState& album = it->second;
-    InstallListingLocked(album, std::move(listed), incomplete);
-    album.stored_ok = false;  // paged: what Immich said wins from now on
-    if (!(key_before == KeyOf(album)) || gen_before != album.store_gen) {
-      // We changed the album while its pages came: they may predate that
-      // change. Page again at the next look, and store none of it.
-      album.listed = false;
-    } else if (listings_ != nullptr && !incomplete) {
-      to_save.reserve(album.listing.size());
-      for (const Listed& l : album.listing) to_save.push_back(assets_.Get(l.asset));
-      album.maybe_stored = true;
-    }
-  }
-  if (!to_save.empty()) {
-    SaveListingAsync(album_id, key_before, gen_before, std::move(to_save));
-  }
-  if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
-  return absl::OkStatus();
 }
 
 std::vector<AlbumView> Catalog::Albums() const {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -164,12 +165,38 @@ class Catalog {
     std::vector<Index> listed;
     std::optional<int> next_page;
     bool incomplete = false;  // some assets hidden: size not known yet
+    int number = 0;           // the page number asked for
+    bool fetched = false;     // asked for (the parallel part may stop early)
+    bool empty = false;       // the answer held no assets at all
   };
 
-  // catalog.cc
+  // Claims an album for a refresh of its listing (waits while another
+  // thread has it): one album is paged once however many threads look into
+  // it, and no other album or the root waits for it.
+  class AlbumClaim {
+   public:
+    AlbumClaim(Catalog* catalog, const std::string& album_id);
+    ~AlbumClaim();
+    AlbumClaim(const AlbumClaim&) = delete;
+    AlbumClaim& operator=(const AlbumClaim&) = delete;
+
+   private:
+    static bool Unclaimed(AlbumClaim* claim) ABSL_NO_THREAD_SAFETY_ANALYSIS;  // under mu_
+    Catalog* const catalog_;
+    const std::string& album_id_;
+  };
+  // Pages past the first ones, following nextPage within the bound that
+  // assetCount sets; whether the bound cut the listing short. The caller
+  // returns a failed page's status (the last one of `pages`).
+  bool FollowNextPages(const std::string& album_id, int64_t max_pages, int64_t asset_count,
+                       std::vector<Page>& pages);
+
+  // catalog_fetch.cc
   absl::Status FetchListing(const std::string& album_id);
+  Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
+  // catalog.cc
   // The album's listing from the listing store, if it holds one for the
-  // album's current state; whether it did. Called with fetch_mu_ held.
+  // album's current state; whether it did. Called with the album claimed.
   bool LoadStoredListing(const std::string& album_id);
   AlbumKey KeyOf(const AlbumState& album) const;
   // Makes `assets` the album's listing (names assigned), listed as of now.
@@ -181,7 +208,6 @@ class Catalog {
                         std::vector<AssetRec> assets);
   // The stored listing no longer describes the album: our own change.
   void ForgetStoredListingLocked(AlbumState& album) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the listing needs no paging now: current, or paging failed less
   // than a TTL ago (what is known is served meanwhile, as for the album list).
   bool FreshLocked(const AlbumState& album) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -217,10 +243,14 @@ class Catalog {
   const absl::Duration ttl_;
   const Clock clock_;
 
-  // Serialises network refreshes, so that ten threads looking into one cold
-  // album page it once. Acquired before mu_, never while holding it.
-  absl::Mutex fetch_mu_;
+  // Serialises refreshes of the album list. Album listings do not take it
+  // (see AlbumClaim): a slow or endless album never blocks the root.
+  // Acquired before mu_, never while holding it.
+  absl::Mutex root_mu_;
   mutable absl::Mutex mu_;
+  // Albums whose listing a thread is refreshing (AlbumClaim). Never held
+  // across a network call: only the claim is.
+  absl::flat_hash_set<std::string> claimed_ ABSL_GUARDED_BY(mu_);
   absl::Time root_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool root_known_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, AlbumState> albums_ ABSL_GUARDED_BY(mu_);

@@ -40,8 +40,10 @@ absl::StatusOr<T> Named(absl::StatusOr<T> parsed, absl::string_view what) {
 
 HttpRequest Request(const char* method, std::string path, std::string what,
                     std::optional<std::string> body = std::nullopt,
-                    RetryPolicy retry = RetryPolicy::kIdempotent) {
+                    RetryPolicy retry = RetryPolicy::kIdempotent,
+                    size_t max_body = kMaxObjectAnswer) {
   HttpRequest req;
+  req.max_body = max_body;
   req.method = method;
   req.path = std::move(path);
   req.what = std::move(what);
@@ -186,7 +188,8 @@ absl::StatusOr<Storage> HttpImmichApi::GetStorage() {
 
 absl::StatusOr<std::vector<Album>> HttpImmichApi::FetchAlbums(const std::string& path,
                                                               const std::string& what) {
-  absl::StatusOr<HttpResponse> r = http_->Call(Request("GET", path, what));
+  absl::StatusOr<HttpResponse> r = http_->Call(
+      Request("GET", path, what, std::nullopt, RetryPolicy::kIdempotent, kMaxListAnswer));
   if (!r.ok()) return r.status();
   return Named(json::ParseAlbumList(r->body), what);
 }
@@ -256,7 +259,8 @@ absl::StatusOr<std::vector<BulkIdResult>> HttpImmichApi::AddToAlbum(
   const std::string what =
       absl::StrCat("add ", asset_ids.size(), " asset(s) to album ", album_id);
   absl::StatusOr<HttpResponse> r = http_->Call(Request(
-      "PUT", absl::StrCat("/albums/", Escape(album_id), "/assets"), what, json::IdsBody(asset_ids)));
+      "PUT", absl::StrCat("/albums/", Escape(album_id), "/assets"), what, json::IdsBody(asset_ids),
+      RetryPolicy::kIdempotent, kMaxPageAnswer));
   if (!r.ok()) return r.status();
   return Named(json::ParseBulkIdResults(r->body), what);
 }
@@ -268,7 +272,7 @@ absl::StatusOr<std::vector<BulkIdResult>> HttpImmichApi::RemoveFromAlbum(
       absl::StrCat("remove ", asset_ids.size(), " asset(s) from album ", album_id);
   absl::StatusOr<HttpResponse> r = http_->Call(Request(
       "DELETE", absl::StrCat("/albums/", Escape(album_id), "/assets"), what,
-      json::IdsBody(asset_ids)));
+      json::IdsBody(asset_ids), RetryPolicy::kIdempotent, kMaxPageAnswer));
   if (!r.ok()) return r.status();
   return Named(json::ParseBulkIdResults(r->body), what);
 }
@@ -284,7 +288,8 @@ absl::StatusOr<AssetPage> HttpImmichApi::SearchAlbumAssets(const std::string& al
   }
   // A read: POST only because the filter is a JSON body.
   absl::StatusOr<HttpResponse> r = http_->Call(Request(
-      "POST", "/search/metadata", what, json::SearchAlbumAssetsBody(album_id, page, size)));
+      "POST", "/search/metadata", what, json::SearchAlbumAssetsBody(album_id, page, size),
+      RetryPolicy::kIdempotent, kMaxPageAnswer));
   if (!r.ok()) return r.status();
   return Named(json::ParseSearchPageInPlace(std::move(r->body)), what);
 }
@@ -292,7 +297,8 @@ absl::StatusOr<AssetPage> HttpImmichApi::SearchAlbumAssets(const std::string& al
 absl::StatusOr<std::vector<Asset>> HttpImmichApi::SearchByChecksum(const std::string& checksum_b64) {
   const std::string what = absl::StrCat("search assets with checksum ", checksum_b64);
   absl::StatusOr<HttpResponse> r = http_->Call(
-      Request("POST", "/search/metadata", what, json::SearchByChecksumBody(checksum_b64)));
+      Request("POST", "/search/metadata", what, json::SearchByChecksumBody(checksum_b64),
+              RetryPolicy::kIdempotent, kMaxPageAnswer));
   if (!r.ok()) return r.status();
   // One content has one asset per user (a few with trashed copies): the
   // first page (250 by default) holds them all.
@@ -338,7 +344,8 @@ absl::StatusOr<std::vector<BulkCheckResult>> HttpImmichApi::BulkUploadCheck(
   const std::string what =
       absl::StrCat("check ", id_and_checksum_hex.size(), " file(s) before upload");
   absl::StatusOr<HttpResponse> r = http_->Call(Request(
-      "POST", "/assets/bulk-upload-check", what, json::BulkUploadCheckBody(id_and_checksum_hex)));
+      "POST", "/assets/bulk-upload-check", what, json::BulkUploadCheckBody(id_and_checksum_hex),
+      RetryPolicy::kIdempotent, kMaxPageAnswer));
   if (!r.ok()) return r.status();
   return Named(json::ParseBulkCheck(r->body), what);
 }

@@ -262,6 +262,7 @@ absl::StatusOr<HttpResponse> HttpClient::Call(const HttpRequest& req) {
     if (!headers.ok()) return headers.status();
     Exchange ex;
     ex.what = req.what;
+    ex.max_body = req.max_body;
     *code = RunOnce(pool_, options_, req.method, req.path, headers->get(), ex, [&](CURL* h) {
       SetMethodAndBody(h, req.method, req.json_body);
       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ToMillis(options_.request_timeout));

@@ -35,12 +35,21 @@ enum class RetryPolicy {
   kIfNotSent,
 };
 
+// The largest JSON answer kept in memory, by kind of call. curl hands the
+// body over decompressed (the client accepts gzip), so this also bounds what
+// a small gzip "bomb" can cost: the transfer stops at the cap with
+// kResourceExhausted, naming the call. Each is far above what Immich sends.
+constexpr size_t kMaxObjectAnswer = size_t{4} << 20;  // one asset, album, user, version
+constexpr size_t kMaxPageAnswer = size_t{64} << 20;   // a search page of 1000 assets (~1-3 MB)
+constexpr size_t kMaxListAnswer = size_t{256} << 20;  // the album list (~100 000 albums)
+
 struct HttpRequest {
   const char* method = "GET";
   std::string path;                     // below the API root: "/albums?shared=true"
   std::optional<std::string> json_body;
   RetryPolicy retry = RetryPolicy::kIdempotent;
   std::string what;                     // "get asset 2e14...": names the call in errors and logs
+  size_t max_body = kMaxObjectAnswer;   // a longer answer is an error (see above)
 };
 
 struct HttpResponse {

@@ -108,9 +108,22 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
                        (ex->status == 200 || ex->status == 206);
   if (!to_sink) {
     if (ex->kind == Exchange::Kind::kBuffer) {
-      if (ex->body.size() + n > kMaxJsonBody) {
+      if (ex->body.empty()) {
+        // An error answer is read only for its message: its start is enough,
+        // and a huge one must not cost memory.
+        long status = 0;
+        curl_easy_getinfo(ex->handle, CURLINFO_RESPONSE_CODE, &status);
+        ex->error_answer = status != 0 && (status < 200 || status >= 300);
+      }
+      if (ex->error_answer) {  // keep its start only
+        const size_t room = kMaxErrorBody - std::min(kMaxErrorBody, ex->body.size());
+        ex->body.append(data, std::min(n, room));
+        return n;
+      }
+      if (ex->body.size() + n > ex->max_body) {
         ex->abort = absl::ResourceExhaustedError(absl::StrCat(
-            ex->what, ": the answer is larger than ", kMaxJsonBody >> 20, " MiB"));
+            ex->what, ": the answer is larger than ", ex->max_body >> 20,
+            " MiB (uncompressed); refusing it. Is this an Immich server?"));
         return 0;
       }
       if (ex->body.empty()) {
@@ -118,7 +131,7 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* exchange) {
         // growing a 1 MB page by doubling copied it several times over.
         curl_off_t length = -1;
         curl_easy_getinfo(ex->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        if (length > 0 && static_cast<uint64_t>(length) <= kMaxJsonBody) {
+        if (length > 0 && static_cast<uint64_t>(length) <= ex->max_body) {
           ex->body.reserve(static_cast<size_t>(length));
         }
       }

@@ -20,10 +20,7 @@
 
 namespace immichfs::immich::internal {
 
-// Largest JSON answer kept in memory: an album list of ~100k albums or a
-// search page of 1000 assets with EXIF is far below this.
-constexpr size_t kMaxJsonBody = size_t{256} << 20;
-// Of an error answer to a download, only the start is kept (for its message).
+// Of an error answer, only the start is kept (for its message).
 constexpr size_t kMaxErrorBody = size_t{64} << 10;
 // CURLOPT_BUFFERSIZE of a download: bytes curl receives per recv(2) and
 // hands to the sink per call (curl's default is 16 KiB).
@@ -42,6 +39,8 @@ struct Exchange {
   long status = 0;               // the final answer's HTTP status
   // kBuffer: the whole body. kRange: the body of an error answer (capped).
   std::string body;
+  size_t max_body = kMaxObjectAnswer;  // kBuffer: longer 2xx answers are an error
+  bool error_answer = false;           // kBuffer: non-2xx, kept up to kMaxErrorBody
   // Why a callback stopped the transfer; takes precedence over curl's code.
   absl::Status abort;
   curl_mime* mime = nullptr;     // owned; freed by the runner after the transfer

@@ -539,6 +539,7 @@ def search_metadata(app, req):
                   "path": ["visibility"], "message": "Invalid option"}, "visibility must be an enum")
     v.check()
     page = page or 1
+    req.handler.search_page = page  # for the endless_next fault (hostile.py)
     size = size or 250
     f = _filter_from(body)
     store = app.store

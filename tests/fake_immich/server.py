@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import api  # noqa: E402
 import control  # noqa: E402
+import hostile  # noqa: E402
 from common import STREAMED, ApiError  # noqa: E402
 from store import Store  # noqa: E402
 from upload import Body, BodyError  # noqa: E402
@@ -119,11 +120,13 @@ class Faults:
 
     def add(self, spec):
         kind = spec.get("kind")
-        if kind not in ("delay", "status", "drop", "truncate"):
-            raise ValueError("kind must be delay, status, drop or truncate")
-        f = {"id": self.next_id, "route": spec.get("route", ".*"), "kind": kind,
-             "delay_ms": int(spec.get("delay_ms", 0)), "status": int(spec.get("status", 500)),
-             "count": int(spec.get("count", -1)), "after_bytes": int(spec.get("after_bytes", 0))}
+        if kind not in ("delay", "status", "drop", "truncate") + hostile.KINDS:
+            raise ValueError("kind must be delay, status, drop, truncate or one of "
+                             + ", ".join(hostile.KINDS))
+        f = dict(spec)  # hostile kinds keep their own fields (hostile.py)
+        f.update({"id": self.next_id, "route": spec.get("route", ".*"), "kind": kind,
+             "delay_ms": int(spec.get("delay_ms", 0)), "status": int(spec.get("status", 500 if kind == "status" else 200)),
+             "count": int(spec.get("count", -1)), "after_bytes": int(spec.get("after_bytes", 0))})
         f["rx"] = re.compile(f["route"])
         with self.lock:
             self.next_id += 1
@@ -242,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
         """Headers and a small body in one send; honours a truncate fault."""
         if self.command == "HEAD":
             body = b""
+        if hostile.write(self, head, body):
+            return
         cut = self.truncate_after
         if cut is not None and cut < len(body):
             self.wfile.write(head + body[:cut])
@@ -253,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
         if status == 204:
             self._write_body(self._head(204, list(headers)), b"")
             return
-        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        body = hostile.encode(self, status, obj)
         hdrs = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", len(body))]
         self._write_body(self._head(status, hdrs + list(headers)), body)
 
@@ -306,6 +311,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch2(self, app):
         self.truncate_after = None
+        self.hostile = None
         self.body = self._make_body()
         url = urlsplit(self.path)
         path = url.path
@@ -360,6 +366,8 @@ class Handler(BaseHTTPRequestHandler):
         if f["kind"] == "delay":
             time.sleep(f["delay_ms"] / 1000.0)
             return False
+        if f["kind"] in hostile.KINDS:
+            return hostile.begin(self, f)
         if f["kind"] == "truncate":
             self.truncate_after = f["after_bytes"]
             return False

@@ -98,6 +98,7 @@ immich::Album FakeImmichApi::AlbumViewLocked(const StoredAlbum& album) const {
     ++out.asset_count;
     out.last_modified_asset = std::max(out.last_modified_asset, a.updated_at);
   }
+  if (count_lie_.has_value()) out.asset_count = *count_lie_;
   return out;
 }
 

@@ -125,6 +125,15 @@ class FakeImmichApi : public immich::ImmichApi {
   void TruncateNextDownloads(uint64_t bytes, int times = 1);
   // Runs at the start of every call, outside the lock (to block or observe).
   void SetCallHook(std::function<void(Method)> hook);
+  // A hostile server's paging: what SearchAlbumAssets answers at and past
+  // an album's last page. kEmpty: nextPage is always set, and pages past the
+  // end are empty. kRepeat: nextPage always set, past the end the last page
+  // again. kFresh: nextPage always set, past the end a page of made-up
+  // assets with new ids every time (never ends, never repeats).
+  enum class EndlessPaging { kOff, kEmpty, kRepeat, kFresh };
+  void SetEndlessPaging(EndlessPaging mode);
+  // Every album reports this assetCount (nullopt: the true count).
+  void SetAssetCountLie(std::optional<int64_t> count);
 
   // --- immich::ImmichApi -----------------------------------------------------
   absl::Status Ping() override;
@@ -200,6 +209,8 @@ class FakeImmichApi : public immich::ImmichApi {
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<uint64_t> truncations_ ABSL_GUARDED_BY(mu_);
   std::function<void(Method)> hook_ ABSL_GUARDED_BY(mu_);
+  EndlessPaging endless_ ABSL_GUARDED_BY(mu_) = EndlessPaging::kOff;
+  std::optional<int64_t> count_lie_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace immichfs::fake

@@ -138,11 +138,35 @@ absl::StatusOr<immich::AssetPage> FakeImmichApi::SearchAlbumAssets(const std::st
     return x->id > y->id;
   });
   immich::AssetPage out;
-  const size_t begin = static_cast<size_t>(page - 1) * size;
+  size_t begin = static_cast<size_t>(page - 1) * size;
+  const size_t pages = (hits.size() + size - 1) / size;
+  if (endless_ == EndlessPaging::kRepeat && begin >= hits.size() && pages > 0) {
+    begin = (pages - 1) * size;  // the last page again
+  }
   for (size_t i = begin; i < hits.size() && i < begin + size; ++i) out.assets.push_back(*hits[i]);
-  if (begin + size < hits.size()) out.next_page = page + 1;
+  if (endless_ == EndlessPaging::kFresh && begin >= hits.size()) {
+    for (int i = 0; i < size; ++i) {
+      immich::Asset a;
+      a.id = absl::StrFormat("%08x-0000-4000-8000-%012x", page, i);
+      a.original_file_name = absl::StrFormat("made-up-%d-%d.jpg", page, i);
+      a.size = 1;
+      a.visibility = "timeline";
+      out.assets.push_back(std::move(a));
+    }
+  }
+  if (begin + size < hits.size() || endless_ != EndlessPaging::kOff) out.next_page = page + 1;
   out.total = static_cast<int64_t>(out.assets.size());  // Immich's "total" counts this page
   return out;
+}
+
+void FakeImmichApi::SetEndlessPaging(EndlessPaging mode) {
+  absl::MutexLock lock(&mu_);
+  endless_ = mode;
+}
+
+void FakeImmichApi::SetAssetCountLie(std::optional<int64_t> count) {
+  absl::MutexLock lock(&mu_);
+  count_lie_ = count;
 }
 
 absl::StatusOr<std::vector<immich::Asset>> FakeImmichApi::SearchByChecksum(
