@@ -165,7 +165,8 @@ def seed_assets(app, body):
     per_album = {}
     for i, spec in enumerate(specs):
         a, dup = seed_one(app, owner, spec, i)
-        refs = spec.get("albums") or ([spec["album"]] if spec.get("album") is not None else [])
+        album = spec.get("album")
+        refs = spec.get("albums") or ([album] if album is not None else [])
         for ref in refs:
             per_album.setdefault(ref, []).append(a["id"])
         out.append((a, dup))
