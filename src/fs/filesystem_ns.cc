@@ -5,6 +5,8 @@
 //                    '.' EPERM (reserved for immichfs's views, and keeps
 //                    desktop trash dirs like .Trash-1000 out of Immich);
 //                    Immich unreachable: EIO (no pending albums yet).
+//                    The name is decoded (name_codec.h); a spelling that
+//                    is not canonical: EINVAL (CheckNewName).
 //  rmdir /A          DELETE /api/albums/{id} if it lists nothing and Immich
 //                    counts no asset in it, else ENOTEMPTY.
 //  unlink /A/x       pending: dropped, never uploaded. Uploaded: removed

@@ -87,7 +87,7 @@ absl::Status CheckNewName(const std::string& name, absl::string_view what) {
   // Escaped: the name may hold a newline or bytes that are not text.
   return ErrnoError(EINVAL, absl::StrCat(what, " name \"", absl::Utf8SafeCHexEscape(name),
                                          "\" refused with EINVAL: ", why,
-                                         " (see NAMES in immichfs(1))"));
+                                         " (see \"Names\" in immichfs(1))"));
 }
 
 absl::Status NamePolicy::CheckName(const std::string& name) {

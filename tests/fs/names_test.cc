@@ -86,7 +86,9 @@ TEST_F(WriteTest, HostileFileNamesListAsValidDistinctReadableNames) {
   const std::string album = api_.AddAlbum("Odd");
   const std::vector<std::string> hostile = Hostile();
   std::vector<std::string> ids;
-  for (const std::string& name : hostile) ids.push_back(api_.AddAsset(name, "bytes:" + name, {album}));
+  for (const std::string& name : hostile) {
+    ids.push_back(api_.AddAsset(name, "bytes:" + name, {album}));
+  }
   const std::string second_empty = api_.AddAsset("", "another empty name", {album});
   Start();
   Ino dir = MustLookup(kRootIno, "Odd");
