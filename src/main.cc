@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "config/mount_name.h"
 #include "fs/filesystem.h"
+#include "fs/name_codec.h"
 #include "fuse_ll/session.h"
 #include "immich/http_api.h"
 
@@ -172,6 +173,7 @@ int Main(int argc, char** argv) {
   spool_options.precheck = [&fs_for_spool](const std::string& name, uint64_t size) {
     return fs_for_spool.load()->SpoolPrecheck(name, size);
   };
+  spool_options.upload_name = [](const std::string& name) { return fs::DecodeName(name); };
   cache::SpoolCallbacks spool_callbacks;
   spool_callbacks.on_committed = [&fs_for_spool](const cache::CommitResult& r) {
     fs_for_spool.load()->OnCommitted(r);

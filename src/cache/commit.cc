@@ -133,7 +133,7 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
     immich::UploadRequest req;
     req.path = job.data_path;
     req.size = static_cast<int64_t>(job.size);
-    req.filename = job.name;
+    req.filename = job.upload_name.empty() ? job.name : job.upload_name;
     req.checksum_hex = job.sha1_hex;
     req.file_created_at = job.mtime;
     req.file_modified_at = job.mtime;

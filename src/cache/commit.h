@@ -42,7 +42,8 @@ struct CommitJob {
   std::string data_path;          // bytes that cannot change during the commit
   uint64_t size = 0;
   std::string album_id;
-  std::string name;
+  std::string name;               // as the folder shows it
+  std::string upload_name;        // the filename Immich gets; empty: `name`
   absl::Time mtime;
   std::string sha1_hex;           // empty: Commit() hashes data_path and fills it in
   std::string replaces_asset_id;

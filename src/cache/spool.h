@@ -155,6 +155,9 @@ struct SpoolOptions {
   // The fs uses it to hold files that still have a temporary name and to
   // refuse types or empty files Immich would reject. Unset: always commit.
   std::function<absl::Status(const std::string& name, uint64_t size)> precheck;
+  // The filename Immich gets for a file's name (the fs's DecodeName: "a／b.jpg"
+  // is uploaded as "a/b.jpg"). Unset: the name itself.
+  std::function<std::string(const std::string& name)> upload_name;
 };
 
 struct SpoolCallbacks {

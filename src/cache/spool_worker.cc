@@ -139,6 +139,7 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
       job.prev_album_id = e->rec.prev_album_id;
       job.restored_asset_id = e->rec.restored_asset_id;
     }
+    if (options_.upload_name) job.upload_name = options_.upload_name(job.name);
     job.data_path = journal_.UploadPath(job.id);
     job.device_asset_id = absl::StrCat(options_.device_id, "-", job.id, "-", gen);
     if (!unlinked && !finalize) {

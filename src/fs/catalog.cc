@@ -20,6 +20,8 @@ constexpr size_t kTrimAfter = 2000;
 
 std::string Tag(const std::string& id) { return id.substr(0, 8); }
 
+constexpr absl::string_view kControlName = ".immich";  // filesystem.cc's control folder
+
 }  // namespace
 
 Catalog::Catalog(immich::ImmichApi* api, absl::Duration ttl, Clock clock)
@@ -133,13 +135,14 @@ void Catalog::NameAlbumsLocked() {
   for (AlbumState* st : order) {
     std::string plain = EncodeName(st->view.name);
     std::string shown = st->view.shown;
-    bool keep = !shown.empty() && !by_shown.contains(shown) &&
+    // The control folder's name is never an album's: an album Immich calls
+    // ".immich" is told apart like a namesake.
+    auto taken = [&](absl::string_view s) {
+      return s == kControlName || by_shown.contains(std::string(s));
+    };
+    bool keep = !shown.empty() && !taken(shown) &&
                 (shown == plain || shown == WithTag(plain, Tag(st->view.id)));
-    if (!keep) {
-      shown = FreeName(
-          st->view.name, [&] { return st->view.id; },
-          [&](absl::string_view s) { return by_shown.contains(std::string(s)); });
-    }
+    if (!keep) shown = FreeName(st->view.name, [&] { return st->view.id; }, taken);
     st->view.shown = shown;
     by_shown[shown] = st->view.id;
   }

@@ -5,6 +5,8 @@
 //                    '.' EPERM (reserved for immichfs's views, and keeps
 //                    desktop trash dirs like .Trash-1000 out of Immich);
 //                    Immich unreachable: EIO (no pending albums yet).
+//                    The name is decoded (name_codec.h); a spelling that
+//                    is not canonical: EINVAL (CheckNewName).
 //  rmdir /A          DELETE /api/albums/{id} if it lists nothing and Immich
 //                    counts no asset in it, else ENOTEMPTY.
 //  unlink /A/x       pending: dropped, never uploaded. Uploaded: removed
@@ -75,6 +77,10 @@ absl::StatusOr<Entry> Filesystem::MkDir(Ino parent, const std::string& name) {
   }
   if (name.size() > kNameMax) return ErrnoError(ENAMETOOLONG, "mkdir of a too long name");
   if (name[0] == '.') return Reserved(name, "mkdir");
+  if (absl::Status st = CheckNewName(name, "album"); !st.ok()) {
+    LOG(kWarning, "mkdir: %s", st.message());
+    return st;
+  }
   (void)catalog_.RefreshRoot();
   absl::MutexLock lock(&ns_mu_);
   if (catalog_.AlbumByShown(name)) return ErrnoError(EEXIST, absl::StrCat("'", name, "' exists"));
@@ -251,6 +257,10 @@ absl::Status Filesystem::RenameAlbum(const std::string& name, const std::string&
   if (!album) return absl::NotFoundError(absl::StrCat("no album named '", name, "'"));
   if (name == new_name) return absl::OkStatus();
   if (new_name[0] == '.') return Reserved(new_name, "rename");
+  if (absl::Status st = CheckNewName(new_name, "album"); !st.ok()) {
+    LOG(kWarning, "rename of album '%s': %s", name, st.message());
+    return st;
+  }
   if (std::optional<AlbumView> target = catalog_.AlbumByShown(new_name)) {
     if (flags & RENAME_NOREPLACE) return ErrnoError(EEXIST, absl::StrCat("'", new_name, "' exists"));
     // POSIX: a directory may replace an empty one.

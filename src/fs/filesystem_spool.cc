@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "fs/filesystem.h"
+#include "fs/name_codec.h"
 
 namespace immichfs::fs {
 
@@ -69,7 +70,7 @@ void Filesystem::OnCommitted(const cache::CommitResult& r) {
         "what was written until the album is listed again", r.asset_id, r.name,
         asset.ok() ? "no size yet" : asset.status().ToString());
     rec.id = r.asset_id;
-    rec.name = r.name;
+    rec.name = DecodeName(r.name);  // what Immich was given
     rec.size = pending ? static_cast<int64_t>(pending->size) : 0;
     rec.mtime = pending ? absl::FromUnixMillis(absl::ToUnixMillis(pending->mtime)) : absl::Now();
     rec.ctime = rec.uploaded = absl::Now();

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -70,7 +71,27 @@ std::optional<bool> NamePolicy::Accepts(const std::string& lower_ext) {
   return accepted_->contains(lower_ext);
 }
 
+absl::Status CheckNewName(const std::string& name, absl::string_view what) {
+  const std::string immich_name = DecodeName(name);
+  std::string why;
+  if (immich_name.find('\0') != std::string::npos || !IsValidUtf8(immich_name)) {
+    why = "it stands for a name with a NUL or a byte that is not UTF-8, which Immich cannot "
+          "store";
+  } else if (!IsCanonicalName(name)) {
+    why = absl::StrCat("immichfs shows the name Immich would get (\"",
+                       absl::Utf8SafeCHexEscape(immich_name), "\") as '", EncodeName(immich_name),
+                       "'; use that spelling");
+  } else {
+    return absl::OkStatus();
+  }
+  // Escaped: the name may hold a newline or bytes that are not text.
+  return ErrnoError(EINVAL, absl::StrCat(what, " name \"", absl::Utf8SafeCHexEscape(name),
+                                         "\" refused with EINVAL: ", why,
+                                         " (see \"Names\" in immichfs(1))"));
+}
+
 absl::Status NamePolicy::CheckName(const std::string& name) {
+  if (absl::Status st = CheckNewName(name, "file"); !st.ok()) return st;
   const std::string final_name = FinalNameOf(name);
   if (IsAppleDouble(final_name)) {
     return ErrnoError(EOPNOTSUPP,

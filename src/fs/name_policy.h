@@ -22,6 +22,10 @@
 //    renamed, so an interrupted upload stays visible and resumable instead
 //    of landing in Immich half-written.
 //  - macOS "._NAME" companions (IsAppleDouble) are refused the same way.
+//  - A name must be one immichfs would show for what Immich gets
+//    (CheckNewName, name_codec.h): else EINVAL ("Invalid argument", as vfat
+//    answers for a name it cannot store), with a log line naming the
+//    spelling to use. This holds for albums too (mkdir, mv at the root).
 //  - At commit (SpoolOptions::precheck), an empty file or an extension
 //    refused by the (by then known) media-type list sends the file to
 //    failed/ with the reason, without an upload.
@@ -55,13 +59,19 @@ inline bool IsTempName(absl::string_view name) { return FinalNameOf(name) != nam
 // broken asset, so it is refused like an unsupported type.
 inline bool IsAppleDouble(absl::string_view name) { return name.substr(0, 2) == "._"; }
 
+// For any new name (file or album): OK when it is canonical (name_codec.h)
+// and what it decodes to is a name Immich can store (valid UTF-8, no NUL);
+// else ErrnoError(EINVAL) saying why and, when there is one, which spelling
+// to use instead. `what` is "file" or "album", for the message.
+absl::Status CheckNewName(const std::string& name, absl::string_view what);
+
 class NamePolicy {
  public:
   using Clock = std::function<absl::Time()>;
   NamePolicy(immich::ImmichApi* api, absl::Duration retry, Clock clock);
 
-  // For create/mknod/rename targets: OK, or ErrnoError(EOPNOTSUPP) naming
-  // the extension.
+  // For create/mknod/rename targets: CheckNewName, then OK or
+  // ErrnoError(EOPNOTSUPP) naming the extension.
   absl::Status CheckName(const std::string& name);
   // The spool's precheck: kUnavailable while the name is temporary (wait),
   // kInvalidArgument for an empty file or a refused type (to failed/).

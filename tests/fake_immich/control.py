@@ -71,7 +71,8 @@ def _default_date(i):
 def seed_one(app, owner, spec, index=0):
     """Create one asset from a spec dict; returns (asset, duplicate)."""
     store = app.store
-    name = spec.get("name") or "IMG_%05d.jpg" % index
+    # Any string is a name (Immich takes "" too); only a missing one gets the default.
+    name = spec["name"] if isinstance(spec.get("name"), str) else "IMG_%05d.jpg" % index
     tmp = os.path.join(store.data_dir, "tmp", new_id() + ".seed")
     if spec.get("content_b64") is not None:
         chunks = [base64.b64decode(spec["content_b64"])]
@@ -164,7 +165,8 @@ def seed_assets(app, body):
     per_album = {}
     for i, spec in enumerate(specs):
         a, dup = seed_one(app, owner, spec, i)
-        refs = spec.get("albums") or ([spec["album"]] if spec.get("album") else [])
+        album = spec.get("album")
+        refs = spec.get("albums") or ([album] if album is not None else [])
         for ref in refs:
             per_album.setdefault(ref, []).append(a["id"])
         out.append((a, dup))
@@ -178,8 +180,8 @@ def seed_assets(app, body):
 
 def seed_album(app, body):
     owner = _user(app, body.get("user"))
-    name = body.get("name") or body.get("albumName")
-    if not isinstance(name, str):
+    name = body["name"] if "name" in body else body.get("albumName")
+    if not isinstance(name, str):  # "" is a name: Immich's DTO only wants a string
         raise ApiError(400, "control API: album needs a name")
     store = app.store
     with store.lock:

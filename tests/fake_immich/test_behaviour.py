@@ -467,3 +467,20 @@ def test_demo_library():
         assert body[:2] == b"\xff\xd8" and body[-2:] == b"\xff\xd9"
         with open(os.path.join(fake.data_dir, "demo-api-key")) as f:
             assert f.read().strip() == fake.api_key
+
+
+# ------------------------------------------------------------------ odd names
+
+@pytest.mark.parametrize("name", ["", " ", ".", "..", "a/b", "new\nline", "nul\x00x", "\x7f"])
+def test_any_string_is_an_album_and_file_name(fake, name):
+    """Immich's DTOs only ask for a string: the control API seeds, and the API
+    serves, every name as it is (also "", which the control API once refused)."""
+    al = fake.seed_album(name)
+    asset = fake.add_asset(name, content=b"odd", album=al["id"])
+    assert al["name"] == name and asset["name"] == name
+    albums = fake.api("GET", "/api/albums")
+    assert [a["albumName"] for a in albums if a["id"] == al["id"]] == [name]
+    found = search(fake, {"albumIds": [al["id"]]})["items"]
+    assert [a["originalFileName"] for a in found] == [name]
+    created = fake.api("POST", "/api/albums", {"albumName": name})
+    assert created["albumName"] == name

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "memory_immich/memory_immich.h"
 #include "fs/filesystem.h"
+#include "fs/name_codec.h"
 #include "gtest/gtest.h"
 
 namespace immichfs::fs {
@@ -100,6 +101,7 @@ class WriteTest : public ::testing::Test {
     so.precheck = [this](const std::string& name, uint64_t size) {
       return fs_->SpoolPrecheck(name, size);
     };
+    so.upload_name = [](const std::string& name) { return DecodeName(name); };
     so.pwrite_for_test = [this](int fd, const void* buf, size_t n, off_t off) -> ssize_t {
       if (disk_full_) {
         errno = ENOSPC;
