@@ -235,13 +235,15 @@ absl::Status Spool::Impl::CheckFits(Entry& e, uint64_t size, bool appending,
   const uint64_t room = vfs.f_bavail * unit + occupied;
   if (size + margin > usable && !appending) {
     return ErrnoError(EFBIG, absl::StrCat(
-        what, ": a size of ", size, " bytes can never fit in the spool (its filesystem, ", dir(),
+        what, ": ", std::strerror(EFBIG), ": a size of ", size,
+        " bytes can never fit in the spool (its filesystem, ", dir(),
         ", holds ", usable - margin, " bytes at most); pending files must fit on the spool "
         "disk: keep the file smaller, or mount with cache_dir= on a bigger disk"));
   }
   if (size + margin > room) {
     return ErrnoError(ENOSPC, absl::StrCat(
-        what, ": a size of ", size, " bytes does not fit in the spool now (",
+        what, ": ", std::strerror(ENOSPC), ": a size of ", size,
+        " bytes does not fit in the spool now (",
         room > margin ? room - margin : 0, " bytes free for it in ", dir(),
         "); wait for pending files to upload or free space there, then write it again"));
   }
