@@ -1,7 +1,8 @@
 // The spool's per-file mechanics shared by the file operations (spool.cc)
 // and the workers (spool_worker.cc): finding entries, sending data to disk
-// behind a writer, making data and journal durable, and keeping an upload's
-// bytes apart from later writes.
+// behind a writer, making data and journal durable, marking a file
+// incomplete, the size check, keeping an upload's bytes apart from later
+// writes; and the read-only queries (List, Get, FindIf, Stats).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -327,6 +328,61 @@ absl::Status Spool::Impl::PersistClosed(Entry& e) {
   absl::MutexLock l(&mu_);
   Schedule(e, options_.settle);
   return st;
+}
+
+// --- queries ------------------------------------------------------------------
+
+std::optional<PendingFile> Spool::Impl::FindIf(const std::string& album_id,
+                                               const std::string& name,
+                                               const std::string& replaces_asset_id) {
+  absl::MutexLock l(&mu_);
+  const Entry* best = nullptr;
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked || e->rec.album_id != album_id) continue;
+    bool match = name.empty() ? e->rec.replaces_asset_id == replaces_asset_id
+                              : e->rec.name == name;
+    if (match && (best == nullptr || e->rec.id < best->rec.id)) best = e.get();
+  }
+  if (best == nullptr) return std::nullopt;
+  return ToPendingFile(*best);
+}
+
+std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
+  std::vector<PendingFile> out;
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked) continue;
+    if (album_id.empty() || e->rec.album_id == album_id) out.push_back(ToPendingFile(*e));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PendingFile& a, const PendingFile& b) { return a.id < b.id; });
+  return out;
+}
+
+std::optional<PendingFile> Spool::Impl::Get(PendingId id, bool open_unlinked) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->gone) return std::nullopt;
+  if (it->second->unlinked && !(open_unlinked && it->second->handles > 0)) return std::nullopt;
+  return ToPendingFile(*it->second);
+}
+
+SpoolStats Spool::Impl::Stats() {
+  SpoolStats s;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e->gone || e->unlinked) continue;
+      ++s.pending_files;
+      s.pending_bytes += e->rec.size;
+    }
+    s.commits_in_flight = in_flight_;
+    s.commits_done = commits_done_;
+    s.commits_retried = commits_retried_;
+    s.recent_errors.assign(recent_errors_.begin(), recent_errors_.end());
+  }
+  s.failed = journal_.ListFailed();
+  return s;
 }
 
 }  // namespace immichfs::cache
