@@ -102,7 +102,11 @@ TEST_F(IncompleteFsTest, RenamingItKeepsItIncomplete) {
   api_.AddAlbum("Trip");
   Start(absl::Milliseconds(50));
   Ino a = MustLookup(kRootIno, "Trip");
-  FailedCopy(a, "big.mp4.filepart");
+  Ino f = FailedCopy(a, "big.mp4.filepart");
+  absl::StatusOr<OpenResult> h = Fs().Open(f, O_RDONLY);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(ToErrno(Fs().Fsync(f, h->fh)), ENOSPC) << "a temporary name too";
+  ASSERT_TRUE(Fs().Release(f, h->fh).ok());
   ASSERT_TRUE(Fs().Rename(a, "big.mp4.filepart", a, "big.mp4", 0).ok());
   PastSettle();
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
