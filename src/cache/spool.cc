@@ -140,8 +140,7 @@ absl::Status Spool::Impl::WriteLocked(Entry& e, uint64_t offset, const char* dat
     if (absl::Status st =
             CheckFits(e, offset + size, /*appending=*/offset <= old_size, "write to " + what);
         !st.ok()) {
-      LOG(kWarning, "spool: %s", st.message());
-      MarkIncomplete(e, st, /*lost=*/false);
+      MarkIncomplete(e, st, /*lost=*/false);  // logs it
       return st;
     }
   }
