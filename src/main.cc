@@ -181,6 +181,9 @@ int Main(int argc, char** argv) {
   spool_callbacks.on_failed = [&fs_for_spool](cache::PendingId id, const cache::FailedFile& f) {
     fs_for_spool.load()->OnFailed(id, f);
   };
+  spool_callbacks.on_incomplete = [&fs_for_spool](const cache::PendingFile& f) {
+    if (fs::Filesystem* fs = fs_for_spool.load()) fs->OnIncomplete(f);
+  };
   absl::StatusOr<std::unique_ptr<cache::Spool>> spool =
       cache::Spool::Open(spool_options, api->get(), spool_callbacks);
   if (!spool.ok()) {

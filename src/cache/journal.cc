@@ -92,6 +92,12 @@ std::string EncodeRecord(const JournalRecord& r) {
   absl::StrAppend(&out, "prev_album ", Escape(r.prev_album_id), "\n");
   absl::StrAppend(&out, "restored ", Escape(r.restored_asset_id), "\n");
   absl::StrAppend(&out, "attempts ", r.attempts, "\n");
+  if (!r.write_error.empty()) {
+    // Only when set: a clean record stays as older versions wrote it.
+    absl::StrAppend(&out, "write_error ", Escape(absl::StrCat(r.write_errno, " ", r.write_error)),
+                    "\n");
+    if (r.write_lost) absl::StrAppend(&out, "write_lost 1\n");
+  }
   absl::StrAppendFormat(&out, "check %016x\n", Xxh64(out.data(), out.size()));
   return out;
 }
@@ -166,6 +172,14 @@ absl::StatusOr<JournalRecord> DecodeRecord(absl::string_view text) {
       r.restored_asset_id = *value;
     } else if (key == "attempts") {
       ok = absl::SimpleAtoi(*value, &r.attempts) && r.attempts >= 0;
+    } else if (key == "write_error") {
+      size_t space = value->find(' ');
+      ok = space != std::string::npos && space + 1 < value->size() &&
+           absl::SimpleAtoi(value->substr(0, space), &r.write_errno) && r.write_errno > 0;
+      if (ok) r.write_error = value->substr(space + 1);
+    } else if (key == "write_lost") {
+      ok = *value == "1";
+      r.write_lost = ok;
     }  // Unknown keys: written by a newer version, ignored.
     if (!ok) return corrupt(absl::StrCat("bad value for '", key, "'"));
   }

@@ -19,6 +19,8 @@
 //                                    by an earlier generation of this file
 //   restored <asset id or empty>     a trashed duplicate this commit restored
 //   attempts 3
+//   write_error <errno> <text>   only after a failed write, flush or fsync
+//   write_lost 1                 only if the disk may have lost written bytes
 //   check <16 hex>             xxHash64 of every byte before this line
 //
 // Unknown keys are ignored (newer versions may add some); a record whose check
@@ -57,6 +59,14 @@ struct JournalRecord {
   std::string prev_album_id;
   std::string restored_asset_id;
   int attempts = 0;
+  // Non-empty: a write, flush or fsync of this file failed (the error, one
+  // line, and its errno). The file is "incomplete": never committed as it
+  // stands until a truncate clears this (spool.h).
+  std::string write_error;
+  int write_errno = 0;
+  // The disk reported a writeback error (fdatasync, early writeback): bytes
+  // written before may be lost, so only a truncate to 0 clears write_error.
+  bool write_lost = false;
 };
 
 std::string EncodeRecord(const JournalRecord& record);

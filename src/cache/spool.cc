@@ -116,7 +116,13 @@ absl::StatusOr<PendingId> Spool::Impl::Create(const std::string& album_id,
 absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data, size_t size) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = WriteLocked(**found, offset, data, size);
+  ReportIncomplete(*found);
+  return st;
+}
+
+absl::Status Spool::Impl::WriteLocked(Entry& e, uint64_t offset, const char* data,
+                                      size_t size) {
   absl::MutexLock io(&e.io_mu);
   uint64_t old_size;
   std::string what;
@@ -129,7 +135,19 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
   // Earlier bytes may not have reached the disk: say so now rather than
   // take gigabytes more and fail at close.
   if (!e.io_error.ok()) return e.io_error;
-  if (absl::Status st = BeginDataChange(e); !st.ok()) return st;
+  // Every failure from here on is a failed write: the file is incomplete.
+  if (offset + size > old_size) {
+    if (absl::Status st =
+            CheckFits(e, offset + size, /*appending=*/offset <= old_size, "write to " + what);
+        !st.ok()) {
+      MarkIncomplete(e, st, /*lost=*/false);  // logs it
+      return st;
+    }
+  }
+  if (absl::Status st = BeginDataChange(e); !st.ok()) {
+    MarkIncomplete(e, st, /*lost=*/false);
+    return st;
+  }
   size_t done = 0;
   int err = 0;
   while (done < size) {
@@ -156,7 +174,10 @@ absl::Status Spool::Impl::Write(PendingId id, uint64_t offset, const char* data,
     }
     LOG(kWarning, "spool: write of %zu bytes at %d to %s failed: %s", size, offset, what,
         std::strerror(err));
-    return ErrnoError(err, absl::StrCat("write to ", what, ": ", std::strerror(err)));
+    absl::Status error =
+        ErrnoError(err, absl::StrCat("write to ", what, ": ", std::strerror(err)));
+    MarkIncomplete(e, error, /*lost=*/false);
+    return error;
   }
   if (e.hash_ok && offset == e.hashed_upto) {
     e.hasher->Update(data, size);
@@ -206,6 +227,18 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
     closed = e.handles == 0 && !e.unlinked;
     what = Describe(e);
   }
+  uint64_t old_size;
+  {
+    absl::MutexLock l(&mu_);
+    old_size = e.rec.size;
+  }
+  if (size > old_size) {
+    // Refused, the file stays as it was (and complete if it was).
+    if (absl::Status st = CheckFits(e, size, /*appending=*/false, "truncate of " + what);
+        !st.ok()) {
+      return st;
+    }
+  }
   if (absl::Status st = BeginDataChange(e); !st.ok()) return st;
   if (::ftruncate(e.fd.get(), static_cast<off_t>(size)) != 0) {
     return ErrnoFromSyscall(errno, absl::StrCat("truncate of ", what));
@@ -227,6 +260,20 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
     e.rec.mtime = absl::Now();
     e.rec.sha1_hex.clear();
     ++e.generation;
+    // A rewrite (to 0) drops every byte the failure touched; a cut within
+    // the file keeps only bytes that were written, unless the disk lost some.
+    if (!e.rec.write_error.empty() && (size == 0 || (!e.rec.write_lost && size <= old_size))) {
+      LOG(kInfo, "spool: %s was truncated to %d bytes after a failed write (%s); it commits "
+          "once it is closed cleanly", what, size, e.rec.write_error);
+      e.rec.write_error.clear();
+      e.rec.write_errno = 0;
+      e.rec.write_lost = false;
+      e.incomplete_unreported = false;
+      e.io_error = absl::OkStatus();
+    } else if (!e.rec.write_error.empty()) {
+      LOG(kInfo, "spool: %s stays incomplete after a truncate to %d bytes (%s); write it again "
+          "from the start (O_TRUNC) or delete it", what, size, e.rec.write_error);
+    }
   }
   return closed ? PersistClosed(e) : absl::OkStatus();
 }
@@ -316,14 +363,22 @@ absl::Status Spool::Impl::OpenHandle(PendingId id) {
   absl::MutexLock l(&mu_);
   if (e.finishing || e.gone) return absl::NotFoundError("file was committed");
   ++e.handles;
-  if (e.state == PendingFile::State::kSettling) e.state = PendingFile::State::kOpen;
+  if (e.state == PendingFile::State::kSettling || e.state == PendingFile::State::kIncomplete) {
+    e.state = PendingFile::State::kOpen;
+  }
   return absl::OkStatus();
 }
 
 absl::Status Spool::Impl::Release(PendingId id) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
-  EntryPtr e = *found;
+  absl::Status st = ReleaseLocked(*found);
+  ReportIncomplete(*found);
+  return st;
+}
+
+absl::Status Spool::Impl::ReleaseLocked(const EntryPtr& e) {
+  const PendingId id = e->rec.id;
   absl::MutexLock io(&e->io_mu);
   bool unlinked;
   {
@@ -347,7 +402,7 @@ absl::Status Spool::Impl::Release(PendingId id) {
     return st;
   }
   if (!st.ok()) {
-    // Still committed (the bytes are in the file), but the client hears of it.
+    // The client hears of it; a failed fdatasync also marked it incomplete.
     LOG(kError, "spool: could not make %s durable: %s", Describe(*e), st.ToString());
   }
   Schedule(*e, e->committed_generation == e->generation ? absl::ZeroDuration() : options_.settle);
@@ -358,10 +413,13 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
   EntryPtr e = *found;
+  absl::Status durable;
   {
     absl::MutexLock io(&e->io_mu);
-    if (absl::Status st = MakeDurable(*e); !st.ok()) return st;
+    durable = MakeDurable(*e);
   }
+  ReportIncomplete(e);
+  if (!durable.ok()) return durable;
   // A commit refused for good (bad content, album gone) is an I/O error of
   // this fsync, not EINVAL/ENOENT of the call: EIO, with the reason.
   auto as_io_error = [](const absl::Status& st) {
@@ -374,6 +432,7 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   };
   absl::MutexLock l(&mu_);
   if (e->unlinked) return absl::OkStatus();
+  if (!e->rec.write_error.empty()) return IncompleteError(*e);
   const uint64_t want = e->generation;
   if (e->committed_generation >= want) return absl::OkStatus();
   if (e->gone) return as_io_error(e->gone_status);
@@ -383,6 +442,7 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   for (;;) {
     if (e->committed_generation >= want) return absl::OkStatus();
     if (e->gone) return e->unlinked ? absl::OkStatus() : as_io_error(e->gone_status);
+    if (!e->unlinked && !e->rec.write_error.empty()) return IncompleteError(*e);
     if (e->error_seq != seq && e->last_error_generation >= want) {
       return as_io_error(e->last_error);
     }
@@ -398,65 +458,17 @@ absl::Status Spool::Impl::Flush(PendingId id) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
   EntryPtr e = *found;
-  absl::MutexLock io(&e->io_mu);
+  absl::Status st;
   {
-    absl::MutexLock l(&mu_);
-    if (e->unlinked) return absl::OkStatus();
-  }
-  return MakeDurable(*e);
-}
-
-std::optional<PendingFile> Spool::Impl::FindIf(const std::string& album_id,
-                                               const std::string& name,
-                                               const std::string& replaces_asset_id) {
-  absl::MutexLock l(&mu_);
-  const Entry* best = nullptr;
-  for (const auto& [id, e] : entries_) {
-    if (e->gone || e->unlinked || e->rec.album_id != album_id) continue;
-    bool match = name.empty() ? e->rec.replaces_asset_id == replaces_asset_id
-                              : e->rec.name == name;
-    if (match && (best == nullptr || e->rec.id < best->rec.id)) best = e.get();
-  }
-  if (best == nullptr) return std::nullopt;
-  return ToPendingFile(*best);
-}
-
-std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
-  std::vector<PendingFile> out;
-  absl::MutexLock l(&mu_);
-  for (const auto& [id, e] : entries_) {
-    if (e->gone || e->unlinked) continue;
-    if (album_id.empty() || e->rec.album_id == album_id) out.push_back(ToPendingFile(*e));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const PendingFile& a, const PendingFile& b) { return a.id < b.id; });
-  return out;
-}
-
-std::optional<PendingFile> Spool::Impl::Get(PendingId id, bool open_unlinked) {
-  absl::MutexLock l(&mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end() || it->second->gone) return std::nullopt;
-  if (it->second->unlinked && !(open_unlinked && it->second->handles > 0)) return std::nullopt;
-  return ToPendingFile(*it->second);
-}
-
-SpoolStats Spool::Impl::Stats() {
-  SpoolStats s;
-  {
-    absl::MutexLock l(&mu_);
-    for (const auto& [id, e] : entries_) {
-      if (e->gone || e->unlinked) continue;
-      ++s.pending_files;
-      s.pending_bytes += e->rec.size;
+    absl::MutexLock io(&e->io_mu);
+    {
+      absl::MutexLock l(&mu_);
+      if (e->unlinked) return absl::OkStatus();
     }
-    s.commits_in_flight = in_flight_;
-    s.commits_done = commits_done_;
-    s.commits_retried = commits_retried_;
-    s.recent_errors.assign(recent_errors_.begin(), recent_errors_.end());
+    st = MakeDurable(*e);
   }
-  s.failed = journal_.ListFailed();
-  return s;
+  ReportIncomplete(e);
+  return st;
 }
 
 }  // namespace immichfs::cache

@@ -30,6 +30,26 @@
 // it. A pending file leaves the spool only when its latest generation is in
 // Immich and no handle is open.
 //
+// Incomplete files: a file whose write, flush or fsync failed (ENOSPC, EIO,
+// a failed fdatasync or early writeback, a size the spool disk cannot hold)
+// is marked incomplete: its bytes are not what the client meant, so it is
+// never committed as it stands, also not after a restart (the mark is in its
+// journal record). It stays listed (state kIncomplete once closed; Fsync
+// returns the error) until a truncate clears the mark -- to 0 (O_TRUNC,
+// ftruncate(0): a rewrite) always; to at most its size only if no bytes were
+// lost (a failed write, not a failed fdatasync: the bytes kept were all
+// written) -- and it is closed cleanly, or until it is unlinked (a rename of
+// another file onto it unlinks it). A rename keeps the mark. Writes after the
+// error (a client resuming at the end) do not clear it: nothing tells a
+// resume from a writer that skipped the failed buffer.
+//
+// Size limit: a truncate that grows a file, or a write that extends it, to a
+// size the spool's filesystem cannot hold (statvfs: free space plus what the
+// file occupies already, less a margin of min(1 MiB, 1/64 of the
+// filesystem) kept for journal records) fails with EFBIG if the file could
+// never fit (larger than the filesystem) and ENOSPC if not now. Sparse files
+// are fine: the check is on the size, not on the bytes written.
+//
 // Unlinked while open: Get/List no longer show the file, but Read, Write and
 // Release on its id keep working on the unlinked bytes, as on a local disk,
 // until the last handle goes.
@@ -65,6 +85,7 @@ struct PendingFile {
     kOpen,        // at least one handle open (or created and never released)
     kSettling,    // closed, waiting for the settle time or a retry's backoff
     kCommitting,  // a worker is committing it right now
+    kIncomplete,  // closed after a failed write: waits for a rewrite or unlink
   };
   PendingId id = 0;
   std::string album_id;
@@ -82,6 +103,9 @@ struct PendingFile {
   // open); empty if none. Then replaces_asset_id is that asset too, and the
   // fs knows the "replaced" asset is this file's own earlier content.
   std::string committed_asset_id;
+  // Not OK: the file is incomplete (see the top of this file); the error of
+  // the write, flush or fsync that failed.
+  absl::Status write_error;
 };
 
 // What a commit produced; passed to SpoolCallbacks::on_committed.
@@ -175,6 +199,10 @@ struct SpoolCallbacks {
   // Runs on a worker thread after a file was moved to failed/ (it is already
   // gone from the spool by then).
   std::function<void(PendingId, const FailedFile&)> on_failed;
+  // Runs once when a file becomes incomplete (a write, flush or fsync of it
+  // failed), on the thread that saw the error, with no spool lock held: the
+  // owner logs what happened and what to do. Must not block for long.
+  std::function<void(const PendingFile&)> on_incomplete;
 };
 
 class Spool {
@@ -200,11 +228,14 @@ class Spool {
                                    absl::Time mtime, const std::string& replaces_asset_id = "");
 
   // Writing sets mtime to now, as a local disk would. A full disk returns
-  // ErrnoError(ENOSPC) and leaves the file as it was.
+  // ErrnoError(ENOSPC) and leaves the file as it was, marked incomplete; a
+  // size the spool disk cannot hold returns EFBIG or ENOSPC (see the top).
   absl::Status Write(PendingId id, uint64_t offset, const char* data, size_t size);
   // Short only at end of file.
   absl::StatusOr<size_t> Read(PendingId id, uint64_t offset, size_t size, char* buf) const;
   // Without an open handle (truncate(2)), this is durable when it returns.
+  // Growing beyond what the spool disk holds: EFBIG or ENOSPC, file
+  // unchanged. May clear the incomplete mark (see the top).
   absl::Status Truncate(PendingId id, uint64_t size);
   absl::Status SetMtime(PendingId id, absl::Time mtime);
   // Moves the file to another album and/or name. `replaces_asset_id`:
@@ -230,7 +261,8 @@ class Spool {
   // OK for a file unlinked meanwhile.
   absl::Status Flush(PendingId id);
   // Makes the file durable, commits it now (even with handles open) and waits
-  // for the outcome: OK once the asset is in Immich and in the album, else
+  // for the outcome: OK once the asset is in Immich and in the album; an
+  // incomplete file is not committed and its write error returned; else
   // the attempt's error (the spool keeps retrying in the background unless
   // the error was permanent and the file moved to failed/; with a handle
   // open, a permanent error moves it only after the last Release). Needs

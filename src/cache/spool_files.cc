@@ -1,9 +1,11 @@
 // The spool's per-file mechanics shared by the file operations (spool.cc)
 // and the workers (spool_worker.cc): finding entries, sending data to disk
-// behind a writer, making data and journal durable, and keeping an upload's
-// bytes apart from later writes.
+// behind a writer, making data and journal durable, marking a file
+// incomplete, the size check, keeping an upload's bytes apart from later
+// writes; and the read-only queries (List, Get, FindIf, Stats).
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +24,9 @@ namespace {
 
 // Written data is sent towards the disk in steps of this much (WriteBehind).
 constexpr uint64_t kEarlyWriteback = 8 << 20;
+// Kept free on the spool's filesystem for journal records and failed/
+// reasons (CheckFits): at most this, at most 1/64 of the filesystem.
+constexpr uint64_t kSpoolMargin = 1 << 20;
 
 }  // namespace
 
@@ -52,6 +57,7 @@ PendingFile Spool::Impl::ToPendingFile(const Entry& e) const {
   f.attempts = e.rec.attempts;
   f.last_error = e.last_error;
   if (e.committed) f.committed_asset_id = e.committed->asset_id;
+  if (!e.rec.write_error.empty()) f.write_error = ErrnoError(e.rec.write_errno, e.rec.write_error);
   return f;
 }
 
@@ -59,6 +65,10 @@ void Spool::Impl::Schedule(Entry& e, absl::Duration delay) {
   if (e.state == PendingFile::State::kCommitting) return;  // its worker decides
   if (e.handles > 0) {
     e.state = PendingFile::State::kOpen;
+    return;
+  }
+  if (!e.rec.write_error.empty()) {
+    e.state = PendingFile::State::kIncomplete;  // never picked by a worker
     return;
   }
   e.state = PendingFile::State::kSettling;
@@ -98,6 +108,7 @@ void Spool::Impl::WriteBehind(Entry& e, uint64_t end, const std::string& what) {
       const int err = errno;
       e.io_error = ErrnoFromSyscall(err, absl::StrCat("writeback of ", what));
       LOG(kError, "spool: %s", e.io_error.message());
+      MarkIncomplete(e, e.io_error, /*lost=*/true);
     } else {
       (void)::posix_fadvise(fd, from, length, POSIX_FADV_DONTNEED);
       e.dropped_upto = e.writeback_from;
@@ -113,10 +124,13 @@ absl::Status Spool::Impl::SyncData(Entry& e) {
                                              : ::fdatasync(e.fd.get());
   if (rc != 0) {
     const int err = errno;
-    absl::MutexLock l(&mu_);
-    // The kernel reports a writeback error once: remember it, or a later
-    // fdatasync returns 0 and bytes that never reached the disk commit.
-    e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
+    {
+      absl::MutexLock l(&mu_);
+      // The kernel reports a writeback error once: remember it, or a later
+      // fdatasync returns 0 and bytes that never reached the disk commit.
+      e.io_error = ErrnoFromSyscall(err, absl::StrCat("fdatasync of ", Describe(e)));
+    }
+    MarkIncomplete(e, e.io_error, /*lost=*/true);
     return e.io_error;
   }
   e.data_dirty = false;
@@ -124,13 +138,20 @@ absl::Status Spool::Impl::SyncData(Entry& e) {
 }
 
 absl::Status Spool::Impl::MakeDurable(Entry& e) {
-  if (absl::Status st = SyncData(e); !st.ok()) return st;
+  // A failed sync marks the file incomplete; the record still goes to disk
+  // (as pending, with the mark), so a restart keeps it and does not commit.
+  const absl::Status synced = SyncData(e);
+  absl::Status recorded = PersistRecord(e, synced.ok());
+  return synced.ok() ? recorded : synced;
+}
+
+absl::Status Spool::Impl::PersistRecord(Entry& e, bool data_synced) {
   JournalRecord record;
   uint64_t generation = 0;
   {
     absl::MutexLock l(&mu_);
     if (e.unlinked) return absl::OkStatus();
-    if (e.rec.sha1_hex.empty() && e.hash_ok && e.hashed_upto == e.rec.size) {
+    if (data_synced && e.rec.sha1_hex.empty() && e.hash_ok && e.hashed_upto == e.rec.size) {
       e.rec.sha1_hex = ToHex(e.hasher->Final());
       e.hash_ok = false;  // Final() consumed the state; later appends rehash at commit
     }
@@ -145,6 +166,88 @@ absl::Status Spool::Impl::MakeDurable(Entry& e) {
   e.disk_state = JournalRecord::State::kPending;
   absl::MutexLock l(&mu_);
   e.durable_generation = std::max(e.durable_generation, generation);
+  return absl::OkStatus();
+}
+
+void Spool::Impl::MarkIncomplete(Entry& e, const absl::Status& error, bool lost) {
+  JournalRecord record;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (e.unlinked || e.gone) return;
+    const bool fresh = e.rec.write_error.empty();
+    if (!fresh && (e.rec.write_lost || !lost)) return;
+    e.rec.write_error = std::string(error.message());
+    e.rec.write_errno = ToErrno(error);
+    e.rec.write_lost = e.rec.write_lost || lost;
+    ++e.generation;
+    if (fresh) e.incomplete_unreported = true;
+    if (e.handles == 0) Schedule(e, absl::ZeroDuration());
+    cv_.SignalAll();  // an Fsync waiting for a commit that will not come
+    LOG(kWarning, "spool: %s is incomplete (%s); it is not committed until it is written "
+        "again or truncated, or deleted", Describe(e), error.message());
+    if (e.disk_state != JournalRecord::State::kPending) return;  // kWriting: never commits
+    record = e.rec;
+    generation = e.generation;
+  }
+  // The record on disk says "commit me": say "incomplete" instead, at once.
+  record.state = JournalRecord::State::kPending;
+  if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+    LOG(kError, "spool: could not note in the journal that '%s' is incomplete: %s",
+        record.name, st.ToString());
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  e.durable_generation = std::max(e.durable_generation, generation);
+}
+
+void Spool::Impl::ReportIncomplete(const EntryPtr& e) {
+  PendingFile f;
+  {
+    absl::MutexLock l(&mu_);
+    if (!e->incomplete_unreported) return;
+    e->incomplete_unreported = false;
+    f = ToPendingFile(*e);
+  }
+  if (callbacks_.on_incomplete) callbacks_.on_incomplete(f);
+}
+
+absl::Status Spool::Impl::IncompleteError(const Entry& e) const {
+  return ErrnoError(e.rec.write_errno,
+                    absl::StrCat(Describe(e), " is incomplete and not committed: ",
+                                 e.rec.write_error, "; write it again or delete it"));
+}
+
+absl::Status Spool::Impl::CheckFits(Entry& e, uint64_t size, bool appending,
+                                    const std::string& what) {
+  struct statvfs vfs;
+  if (::statvfs(dir().c_str(), &vfs) != 0) {
+    return ErrnoFromSyscall(errno, absl::StrCat("statvfs of the spool ", dir()));
+  }
+  struct stat st;
+  if (::fstat(e.fd.get(), &st) != 0) return ErrnoFromSyscall(errno, "fstat of " + what);
+  const uint64_t unit = vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize;
+  // What an unprivileged writer could use with the filesystem empty (root's
+  // reserve left out), and what is free for us now.
+  const uint64_t reserved = vfs.f_bfree > vfs.f_bavail ? vfs.f_bfree - vfs.f_bavail : 0;
+  const uint64_t usable = (vfs.f_blocks > reserved ? vfs.f_blocks - reserved : 0) * unit;
+  const uint64_t margin = std::min<uint64_t>(kSpoolMargin, usable / 64);
+  const uint64_t occupied = static_cast<uint64_t>(st.st_blocks) * 512;
+  const uint64_t room = vfs.f_bavail * unit + occupied;
+  if (size + margin > usable && !appending) {
+    return ErrnoError(EFBIG, absl::StrCat(
+        what, ": ", std::strerror(EFBIG), ": a size of ", size,
+        " bytes can never fit in the spool (its filesystem, ", dir(),
+        ", holds ", usable - margin, " bytes at most); pending files must fit on the spool "
+        "disk: keep the file smaller, or mount with cache_dir= on a bigger disk"));
+  }
+  if (size + margin > room) {
+    return ErrnoError(ENOSPC, absl::StrCat(
+        what, ": ", std::strerror(ENOSPC), ": a size of ", size,
+        " bytes does not fit in the spool now (",
+        room > margin ? room - margin : 0, " bytes free for it in ", dir(),
+        "); wait for pending files to upload or free space there, then write it again"));
+  }
   return absl::OkStatus();
 }
 
@@ -219,10 +322,67 @@ absl::Status Spool::Impl::BreakUploadLink(Entry& e, bool unlinked) {
 }
 
 absl::Status Spool::Impl::PersistClosed(Entry& e) {
-  absl::Status st = MakeDurable(e);
+  // Bytes the disk lost stay lost (the file is incomplete and says so at
+  // every close): a truncate, rename or utimens of it only needs its record.
+  absl::Status st = e.io_error.ok() ? MakeDurable(e) : PersistRecord(e, /*data_synced=*/false);
   absl::MutexLock l(&mu_);
   Schedule(e, options_.settle);
   return st;
+}
+
+// --- queries ------------------------------------------------------------------
+
+std::optional<PendingFile> Spool::Impl::FindIf(const std::string& album_id,
+                                               const std::string& name,
+                                               const std::string& replaces_asset_id) {
+  absl::MutexLock l(&mu_);
+  const Entry* best = nullptr;
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked || e->rec.album_id != album_id) continue;
+    bool match = name.empty() ? e->rec.replaces_asset_id == replaces_asset_id
+                              : e->rec.name == name;
+    if (match && (best == nullptr || e->rec.id < best->rec.id)) best = e.get();
+  }
+  if (best == nullptr) return std::nullopt;
+  return ToPendingFile(*best);
+}
+
+std::vector<PendingFile> Spool::Impl::List(const std::string& album_id) {
+  std::vector<PendingFile> out;
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, e] : entries_) {
+    if (e->gone || e->unlinked) continue;
+    if (album_id.empty() || e->rec.album_id == album_id) out.push_back(ToPendingFile(*e));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PendingFile& a, const PendingFile& b) { return a.id < b.id; });
+  return out;
+}
+
+std::optional<PendingFile> Spool::Impl::Get(PendingId id, bool open_unlinked) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->gone) return std::nullopt;
+  if (it->second->unlinked && !(open_unlinked && it->second->handles > 0)) return std::nullopt;
+  return ToPendingFile(*it->second);
+}
+
+SpoolStats Spool::Impl::Stats() {
+  SpoolStats s;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e->gone || e->unlinked) continue;
+      ++s.pending_files;
+      s.pending_bytes += e->rec.size;
+    }
+    s.commits_in_flight = in_flight_;
+    s.commits_done = commits_done_;
+    s.commits_retried = commits_retried_;
+    s.recent_errors.assign(recent_errors_.begin(), recent_errors_.end());
+  }
+  s.failed = journal_.ListFailed();
+  return s;
 }
 
 }  // namespace immichfs::cache

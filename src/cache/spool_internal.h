@@ -40,7 +40,8 @@ struct Entry {
   JournalRecord::State disk_state ABSL_GUARDED_BY(io_mu) = JournalRecord::State::kWriting;
   bool data_dirty ABSL_GUARDED_BY(io_mu) = false;  // written since the last fdatasync
   // Sticky: an fdatasync failed, so written bytes may be lost although a
-  // later fdatasync returns 0. Such a file never commits; it goes to failed/.
+  // later fdatasync returns 0. The file is incomplete (rec.write_lost) until
+  // a truncate to 0 clears both.
   absl::Status io_error ABSL_GUARDED_BY(io_mu);
   // <id>.upload names the same inode as fd: copy before changing the bytes.
   bool upload_linked ABSL_GUARDED_BY(io_mu) = false;
@@ -71,6 +72,7 @@ struct Entry {
   absl::Status last_error;            // of the latest failed attempt
   uint64_t last_error_generation = 0;
   uint64_t error_seq = 0;             // bumped by every failed attempt
+  bool incomplete_unreported = false; // marked; on_incomplete not called yet
 };
 
 class Spool::Impl {
@@ -108,12 +110,19 @@ class Spool::Impl {
   using EntryPtr = std::shared_ptr<Entry>;
 
   // spool.cc
+  // Write and Release once the entry is found; the callers report a new
+  // incomplete mark after the locks are gone.
+  absl::Status WriteLocked(Entry& e, uint64_t offset, const char* data, size_t size);
+  absl::Status ReleaseLocked(const EntryPtr& e);
   // The entry for id, also when unlinked but still open (for Read/Write/
   // Release); kNotFound if there is none or it is finishing.
   absl::StatusOr<EntryPtr> Find(PendingId id, bool allow_unlinked);
   // fdatasync the bytes, finish the streaming hash, and write the record as
   // kPending with sync, so that the file survives a crash and commits.
   absl::Status MakeDurable(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // Its second half: the record as kPending, with sync (data_synced: the
+  // streaming hash may be finished and recorded).
+  absl::Status PersistRecord(Entry& e, bool data_synced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   // After a write that ended at `end`: every 8 MiB, starts writeback of the
   // new step and waits for and drops the pages of the previous one (a wait
   // error becomes the sticky io_error). `what` names the file in errors.
@@ -130,6 +139,22 @@ class Spool::Impl {
   // After a metadata change of a closed file: durable record, settle again.
   absl::Status PersistClosed(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   ssize_t PWrite(int fd, const char* data, size_t size, off_t offset) const;
+  // Marks the file incomplete after `error`, a failed write, flush or fsync
+  // (spool.h); `lost`: the disk may have lost written bytes. A new mark
+  // bumps the generation (a commit in flight does not finish the file) and,
+  // if the record on disk says kPending, is journaled at once.
+  void MarkIncomplete(Entry& e, const absl::Status& error, bool lost)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // Calls on_incomplete for a new mark. No lock held.
+  void ReportIncomplete(const EntryPtr& e);
+  // What Fsync of an incomplete file returns.
+  absl::Status IncompleteError(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the file may grow to `size` bytes on the spool's filesystem:
+  // EFBIG if it never could, ENOSPC if not now (spool.h).
+  // `appending`: the file grows from its end (a writer filling the disk),
+  // where ENOSPC is the answer whatever the size.
+  absl::Status CheckFits(Entry& e, uint64_t size, bool appending, const std::string& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   std::string Describe(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   PendingFile ToPendingFile(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(Entry& e, absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

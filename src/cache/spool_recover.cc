@@ -118,11 +118,19 @@ absl::Status Spool::Impl::Recover() {
       e->fd = std::move(fd);
       e->disk_state = JournalRecord::State::kPending;
       e->hash_ok = false;  // the hasher never saw these bytes
+      // Bytes the disk lost before the restart are still lost: the file
+      // answers as it did until a truncate to 0.
+      if (rec.write_lost) e->io_error = ErrnoError(rec.write_errno, rec.write_error);
+    }
+    if (!rec.write_error.empty()) {
+      LOG(kWarning, "spool: '%s' (album %s) is incomplete (%s); it is not committed until it "
+          "is written again or truncated, or deleted", rec.name, rec.album_id, rec.write_error);
     }
     absl::MutexLock l(&mu_);
     e->rec = std::move(rec);
     e->durable_generation = e->generation;
-    e->state = PendingFile::State::kSettling;
+    e->state = e->rec.write_error.empty() ? PendingFile::State::kSettling
+                                          : PendingFile::State::kIncomplete;
     entries_[e->rec.id] = e;
     ++resumed;
   }

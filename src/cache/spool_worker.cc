@@ -84,6 +84,7 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
     for (const auto& [id, e] : entries_) {
       if (e->gone || e->finishing || e->unlinked) continue;
       if (e->state == PendingFile::State::kCommitting) continue;
+      if (!e->rec.write_error.empty()) continue;  // incomplete: never as it stands
       if (e->fsync_generation > e->committed_generation) {
         best = e;  // fsync waits: ahead of everything settling
         break;
@@ -114,19 +115,20 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   uint64_t gen = 0;
   std::optional<CommitResult> finalize;  // this generation is in Immich already
   bool unlinked = false;
+  bool incomplete = false;
   absl::Status link_error;
-  absl::Status io_error;
   {
     absl::MutexLock io(&e->io_mu);
     // An fsync while the file is open commits bytes written after its
     // fdatasync too: sync them before they are sent, or a failed writeback
     // (pages marked clean, then evicted or dropped) sends stale disk blocks
-    // and the error is never reported. A no-op after a close.
+    // and the error is never reported. A no-op after a close. A failure
+    // marks the file incomplete.
     (void)SyncData(*e);
-    io_error = e->io_error;
     {
       absl::MutexLock l(&mu_);
       unlinked = e->unlinked;
+      incomplete = !e->rec.write_error.empty();
       gen = e->job_generation = e->generation;
       if (e->committed_generation == gen) finalize = e->committed;
       job.id = e->rec.id;
@@ -156,16 +158,20 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
     FinishFailure(e, gen, absl::CancelledError("unlinked"));
     return;
   }
-  if (!io_error.ok() && !finalize) {
-    // Permanent: the bytes may be incomplete; failed/ keeps what there is.
+  if (incomplete && !finalize) {
+    // A write, flush or fsync of it failed (just now, or before an fsync
+    // asked for this commit): nothing is sent; it waits for a rewrite.
     ::unlink(job.data_path.c_str());
     {
       absl::MutexLock io(&e->io_mu);
       e->upload_linked = false;
+      absl::MutexLock l(&mu_);
+      --in_flight_;
+      e->state = PendingFile::State::kOpen;
+      Schedule(*e, options_.settle);
+      cv_.SignalAll();
     }
-    FinishFailure(e, gen, absl::FailedPreconditionError(absl::StrCat(
-                              "the spool disk reported a write error (", io_error.message(),
-                              "), so its bytes may be incomplete")));
+    ReportIncomplete(e);
     return;
   }
   if (!finalize && options_.precheck) {

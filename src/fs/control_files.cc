@@ -9,7 +9,8 @@
 //                          them, delete them in <cache_dir>/spool/failed/.
 //
 // Status fields: server_version, pending_files (list: album, name, size,
-// mtime, state, attempts, last_error), pending_bytes, commits_in_flight,
+// mtime, state, attempts, last_error, incomplete, write_error), pending_bytes,
+// commits_in_flight,
 // commits_done, commits_retried, recent_errors (newest last: time, name,
 // error), failed_files (name, album, size, failed_at, reason).
 // Everything under /.immich answers EROFS to writes.
@@ -58,6 +59,7 @@ const char* StateName(cache::PendingFile::State s) {
     case cache::PendingFile::State::kOpen: return "open";
     case cache::PendingFile::State::kSettling: return "settling";
     case cache::PendingFile::State::kCommitting: return "committing";
+    case cache::PendingFile::State::kIncomplete: return "incomplete";
   }
   return "unknown";
 }
@@ -188,7 +190,10 @@ std::string Filesystem::StatusJson() {
                     ", \"size\": ", f.size, ", \"mtime\": ", Json(FormatIsoTime(f.mtime)),
                     ", \"state\": ", Json(StateName(f.state)), ", \"attempts\": ", f.attempts,
                     ", \"last_error\": ",
-                    Json(f.last_error.ok() ? "" : f.last_error.ToString()), "}");
+                    Json(f.last_error.ok() ? "" : f.last_error.ToString()),
+                    ", \"incomplete\": ", f.write_error.ok() ? "false" : "true",
+                    ", \"write_error\": ",
+                    Json(f.write_error.ok() ? "" : std::string(f.write_error.message())), "}");
     sep = ",\n";
   }
   absl::StrAppend(&out, "\n  ],\n  \"pending_bytes\": ", stats.pending_bytes,

@@ -158,6 +158,9 @@ class Filesystem {
   // --- the spool's callbacks (filesystem_spool.cc) ---------------------------
   void OnCommitted(const cache::CommitResult& result);
   void OnFailed(cache::PendingId id, const cache::FailedFile& failed);
+  // A write, flush or fsync of a pending file failed: it stays pending and is
+  // not uploaded (cache/spool.h); logs what happened and what to do.
+  void OnIncomplete(const cache::PendingFile& file);
   absl::Status SpoolPrecheck(const std::string& name, uint64_t size);
 
   // A filesystem built without a spool answers every write with this.

@@ -19,7 +19,9 @@
 //    the file settles and commits after settle=; fsync: commits now and
 //    returns when the asset is in Immich and in the album, or the error.
 //    A file with a temporary name (name_policy.h) is only made durable by
-//    fsync: it is not meant to reach Immich under that name.
+//    fsync: it is not meant to reach Immich under that name. An incomplete
+//    file (a write of it failed, cache/spool.h) is not committed: fsync
+//    returns its error.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -349,7 +351,13 @@ absl::Status Filesystem::Fsync(Ino /*ino*/, uint64_t fh) {
   FileHandle* h = HandleOf(fh);
   if (h == nullptr || h->kind != FileHandle::Kind::kPending) return absl::OkStatus();
   std::optional<cache::PendingFile> f = spool_->Get(h->pending);
-  if (f && IsTempName(f->name)) return spool_->Flush(h->pending);
+  if (f && IsTempName(f->name)) {
+    absl::Status st = spool_->Flush(h->pending);
+    // Not committed either way, but an incomplete file says so (spool.h).
+    std::optional<cache::PendingFile> now = spool_->Get(h->pending);
+    if (st.ok() && now && !now->write_error.ok()) st = now->write_error;
+    return st;
+  }
   absl::Status st = spool_->Fsync(h->pending);
   if (!st.ok()) {
     LOG(kWarning, "fsync of '%s': not in Immich yet: %s", f ? f->name : "?", st.ToString());

@@ -20,8 +20,11 @@
 //  5. the kernel is told that the inode's attributes (ctime, and a
 //     duplicate's mtime) changed; its page cache stays (same bytes).
 // Notifications go out after ns_mu_ is released (filesystem.h).
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "fs/filesystem.h"
 #include "fs/name_codec.h"
 
@@ -135,6 +138,14 @@ void Filesystem::OnFailed(cache::PendingId id, const cache::FailedFile& failed) 
   LOG(kError, "'%s' left album %s without reaching Immich: %s; the file is kept in %s "
       "(see /.immich/failed/)", failed.name, failed.album_id, failed.reason, failed.path);
   Emit(notices);
+}
+
+void Filesystem::OnIncomplete(const cache::PendingFile& file) {
+  std::optional<AlbumView> album = catalog_.AlbumById(file.album_id);
+  const int err = ToErrno(file.write_error);
+  LOG(kError, "'%s' in '%s': a write failed (%s); kept pending and not uploaded; write it "
+      "again (from the start) or delete it [%s]", file.name,
+      album ? album->shown : file.album_id, std::strerror(err), file.write_error.message());
 }
 
 }  // namespace immichfs::fs

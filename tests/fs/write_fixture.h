@@ -114,6 +114,7 @@ class WriteTest : public ::testing::Test {
     cb.on_failed = [this](cache::PendingId id, const cache::FailedFile& f) {
       fs_->OnFailed(id, f);
     };
+    cb.on_incomplete = [this](const cache::PendingFile& f) { fs_->OnIncomplete(f); };
     absl::StatusOr<std::unique_ptr<cache::Spool>> spool = cache::Spool::Open(so, &api_, cb);
     ASSERT_TRUE(spool.ok()) << spool.status();
     spool_ = *std::move(spool);

@@ -329,3 +329,20 @@ def test_unsupported_file_type_is_refused_at_once(cli, fake, album):
             c.open(d + "notes.txt", FXF_WRITE | FXF_CREAT | FXF_TRUNC)
         assert "notes.txt" not in [n for n, _ in c.listdir(d)]
     wait_in_album(fake, album["id"], "IMG_0600.jpg")
+
+
+def test_setstat_size_beyond_the_spool_disk_is_refused(cli, fake, album):
+    # Issue 10 case 7: SETSTAT size=10T made a sparse 10 TB pending file that
+    # was then hashed and uploaded. The truncate is refused (EFBIG, which
+    # OpenSSH's server reports as a failure) and the file stays as it was.
+    data = os.urandom(50000)
+    p = "/%s/IMG_0110.jpg" % album["name"]
+    with SftpClient(cli.ssh_argv()) as c:
+        h = c.open(p, FXF_WRITE | FXF_CREAT | FXF_TRUNC)
+        c.write_all(h, data)
+        c.close(h)
+        with pytest.raises(SftpError):
+            c.setstat(p, size=10 << 40)
+        assert c.stat(p).size == len(data)
+    a = wait_in_album(fake, album["id"], "IMG_0110.jpg")
+    assert fake.original_bytes(a["id"]) == data

@@ -68,6 +68,9 @@ void ExpectSameRecord(const JournalRecord& a, const JournalRecord& b) {
   EXPECT_EQ(a.prev_album_id, b.prev_album_id);
   EXPECT_EQ(a.restored_asset_id, b.restored_asset_id);
   EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.write_error, b.write_error);
+  EXPECT_EQ(a.write_errno, b.write_errno);
+  EXPECT_EQ(a.write_lost, b.write_lost);
 }
 
 // Appends a valid check line to `body`.
@@ -95,6 +98,26 @@ TEST(JournalRecordTest, RoundTripsEmptyOptionalFields) {
   absl::StatusOr<JournalRecord> back = DecodeRecord(EncodeRecord(r));
   ASSERT_TRUE(back.ok()) << back.status();
   ExpectSameRecord(r, *back);
+}
+
+// The incomplete mark of a file whose write failed (spool.h) survives a
+// restart; a clean record carries no such keys (older versions read it).
+TEST(JournalRecordTest, RoundTripsAWriteError) {
+  JournalRecord r = SampleRecord();
+  EXPECT_EQ(EncodeRecord(r).find("write_"), std::string::npos);
+  r.write_error = "write to 'big.mp4': No space left on device\nsecond line";
+  r.write_errno = 28;
+  absl::StatusOr<JournalRecord> back = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameRecord(r, *back);
+  r.write_lost = true;
+  back = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameRecord(r, *back);
+  EXPECT_FALSE(DecodeRecord(WithCheck("immichfs-spool 1\nid 1\nstate pending\nalbum a\n"
+                                      "name x\nmtime_ns 0\nsize 0\nwrite_error oops\n"))
+                   .ok())
+      << "a write error without its errno is not guessed at";
 }
 
 TEST(JournalRecordTest, DetectsCorruption) {

@@ -1,9 +1,8 @@
 // Tests for the write-back spool (src/cache/spool*.cc, commit.cc) against
 // FakeImmichApi. Settle and backoff are tiny; nothing asserts on timing:
 // tests wait for conditions with generous deadlines.
-#include "cache/spool.h"
+#include "spool_fixture.h"
 
-#include <stdlib.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
@@ -12,146 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
 #include <thread>
-#include <vector>
-
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "cache/journal.h"
-#include "common/hash.h"
-#include "common/status.h"
-#include "common/unique_fd.h"
-#include "memory_immich/memory_immich.h"
-#include "gtest/gtest.h"
 
 namespace immichfs::cache {
 namespace {
-
-namespace stdfs = std::filesystem;
-using fake::FakeImmichApi;
-using fake::Method;
-
-constexpr absl::Duration kDeadline = absl::Seconds(60);
-
-std::string ChecksumB64(const std::string& bytes) {
-  Sha1 sha;
-  sha.Update(bytes.data(), bytes.size());
-  return ToBase64(sha.Final());
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Data, meta and upload files left in the spool directory (not failed/, not
-// the lock file).
-int SpoolFiles(const std::string& dir) {
-  int n = 0;
-  for (const auto& e : stdfs::directory_iterator(dir)) {
-    n += e.is_regular_file() && e.path().filename() != "lock";
-  }
-  return n;
-}
-
-class SpoolTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (stdfs::temp_directory_path() / "spool_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    options_.dir = root_ + "/spool";
-    options_.settle = absl::Milliseconds(20);
-    options_.min_backoff = absl::Milliseconds(10);
-    options_.max_backoff = absl::Milliseconds(50);
-    options_.upload_workers = 4;
-    album_ = api_.AddAlbum("Trip");
-  }
-  void TearDown() override {
-    if (!release_.HasBeenNotified()) release_.Notify();  // a failed test must not hang the workers
-    spool_.reset();
-    stdfs::remove_all(root_);
-  }
-
-  void OpenSpool(bool start = true) {
-    SpoolCallbacks cb;
-    cb.on_committed = [this](const CommitResult& r) {
-      absl::MutexLock l(&mu_);
-      committed_.push_back(r);
-    };
-    cb.on_failed = [this](PendingId id, const FailedFile& f) {
-      absl::MutexLock l(&mu_);
-      failed_.emplace_back(id, f);
-    };
-    absl::StatusOr<std::unique_ptr<Spool>> s = Spool::Open(options_, &api_, cb);
-    ASSERT_TRUE(s.ok()) << s.status();
-    spool_ = *std::move(s);
-    if (start) spool_->Start();
-  }
-
-  // create + write + release, as `cp` does.
-  PendingId Put(const std::string& name, const std::string& bytes, std::string album = "") {
-    absl::StatusOr<PendingId> id =
-        spool_->Create(album.empty() ? album_ : album, name, absl::FromUnixSeconds(1700000000));
-    EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_TRUE(spool_->Write(*id, 0, bytes.data(), bytes.size()).ok());
-    EXPECT_TRUE(spool_->Release(*id).ok());
-    return *id;
-  }
-
-  bool WaitFor(const std::function<bool()>& done) {
-    absl::Time end = absl::Now() + kDeadline;
-    while (!done()) {
-      if (absl::Now() > end) return false;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    return true;
-  }
-
-  std::optional<CommitResult> CommittedFor(PendingId id) {
-    absl::MutexLock l(&mu_);
-    for (const CommitResult& r : committed_) {
-      if (r.id == id) return r;
-    }
-    return std::nullopt;
-  }
-  bool WaitCommitted(PendingId id) {
-    return WaitFor([&] { return CommittedFor(id).has_value() && !spool_->Get(id); });
-  }
-  size_t FailedCount() {
-    absl::MutexLock l(&mu_);
-    return failed_.size();
-  }
-
-  std::string root_;
-  SpoolOptions options_;
-  FakeImmichApi api_;
-  std::string album_;
-  // The first call of `method` waits, inside the fake server, until
-  // release_ is notified; held_ is notified when it got there.
-  void HoldCallsTo(Method method) {
-    api_.SetCallHook([this, method](Method m) {
-      if (m != method || held_.HasBeenNotified()) return;
-      held_.Notify();
-      release_.WaitForNotification();
-    });
-  }
-  absl::Notification held_, release_;
-  std::unique_ptr<Spool> spool_;
-  absl::Mutex mu_;
-  std::vector<CommitResult> committed_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<PendingId, FailedFile>> failed_ ABSL_GUARDED_BY(mu_);
-};
 
 TEST_F(SpoolTest, NewFileIsUploadedAndAddedToItsAlbum) {
   OpenSpool();
@@ -601,11 +466,19 @@ TEST_F(SpoolTest, FullDiskGivesEnospcAndKeepsWhatWasThere) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(std::string(buf, *n), "kept");
   full = false;
+  // Writing on does not make it whole: the failed buffer may be missing.
+  ASSERT_TRUE(spool_->Write(*id, 4, "+more", 5).ok());
+  EXPECT_EQ(ToErrno(spool_->Fsync(*id)), ENOSPC);
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC);
+  // Cut back to what was written, then written on: whole again.
+  ASSERT_TRUE(spool_->Truncate(*id, 4).ok());
+  EXPECT_TRUE(spool_->Get(*id)->write_error.ok());
   ASSERT_TRUE(spool_->Write(*id, 4, "+more", 5).ok());
   ASSERT_TRUE(spool_->Release(*id).ok());
   ASSERT_TRUE(spool_->Fsync(*id).ok());
   ASSERT_TRUE(WaitCommitted(*id));
   EXPECT_EQ(api_.Bytes(CommittedFor(*id)->asset_id), "kept+more");
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1);
 }
 
 TEST_F(SpoolTest, FullTmpfsGivesEnospc) {
@@ -786,9 +659,10 @@ TEST_F(SpoolTest, WritesToAnUnlinkedFileDuringItsCommitDoNotReachTheUpload) {
 }
 
 // fdatasync reports a writeback error once; the spool remembers it: a later
-// fsync fails too, and the file goes to failed/ instead of committing bytes
-// that may never have reached the disk.
-TEST_F(SpoolTest, FdatasyncErrorIsStickyAndTheFileGoesToFailed) {
+// flush fails too, and the file stays pending as incomplete instead of
+// committing bytes that may never have reached the disk -- until it is
+// written again from the start.
+TEST_F(SpoolTest, FdatasyncErrorIsStickyAndKeepsTheFileIncompleteUntilRewritten) {
   std::atomic<int> failures{1};
   options_.fdatasync_for_test = [&](int fd) {
     if (failures.fetch_sub(1) > 0) {
@@ -804,13 +678,25 @@ TEST_F(SpoolTest, FdatasyncErrorIsStickyAndTheFileGoesToFailed) {
   EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO);
   EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO) << "the error was forgotten";
   EXPECT_FALSE(spool_->Release(*id).ok());
-  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return spool_->Get(*id)->state == PendingFile::State::kIncomplete;
+  }));
+  absl::SleepFor(absl::Milliseconds(300));  // 15 settle times
+  EXPECT_EQ(spool_->Get(*id)->state, PendingFile::State::kIncomplete);
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), EIO);
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
   EXPECT_EQ(api_.AssetCount(), 0u);
-  SpoolStats stats = spool_->Stats();
-  ASSERT_EQ(stats.failed.size(), 1u);
-  EXPECT_NE(stats.failed[0].reason.find("write error"), std::string::npos)
-      << stats.failed[0].reason;
+  EXPECT_EQ(FailedCount(), 0u);
+  // A cut keeps bytes the disk may have lost: still incomplete.
+  ASSERT_TRUE(spool_->Truncate(*id, 5).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), EIO);
+  // Written again from the start (O_TRUNC): commits.
+  ASSERT_TRUE(spool_->OpenHandle(*id).ok());
+  ASSERT_TRUE(spool_->Truncate(*id, 0).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "written again", 13).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(api_.Bytes(CommittedFor(*id)->asset_id), "written again");
 }
 
 // A big file written in order is written back in steps while it streams in,
@@ -852,7 +738,7 @@ TEST_F(SpoolTest, BigSequentialFileLeavesThePageCacheBehindTheWriter) {
 
 // Waiting for the early writeback consumes the kernel's only report of a
 // write error, so it must stick like an fdatasync error: the file never
-// commits and goes to failed/.
+// commits as it stands and stays pending as incomplete.
 TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
   std::atomic<int> waits{0};
   options_.writeback_wait_for_test = [&](int, off_t, off_t) {
@@ -872,8 +758,12 @@ TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
   EXPECT_EQ(ToErrno(failed), EIO) << "writes after the error should fail at once: " << failed;
   EXPECT_EQ(ToErrno(spool_->Flush(*id)), EIO);
   EXPECT_FALSE(spool_->Release(*id).ok());
-  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return spool_->Get(*id)->state == PendingFile::State::kIncomplete;
+  }));
+  EXPECT_EQ(ToErrno(spool_->Fsync(*id)), EIO);
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+  EXPECT_EQ(FailedCount(), 0u);
 }
 
 // An fsync of an open file commits what was written after its fdatasync as
@@ -920,7 +810,11 @@ TEST_F(SpoolTest, BytesWrittenAfterAnFsyncAreSyncedBeforeTheyAreSent) {
   EXPECT_EQ(ToErrno(fsynced), EIO) << fsynced;
   EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file may be uploaded";
   EXPECT_FALSE(spool_->Release(*id).ok());
-  ASSERT_TRUE(WaitFor([&] { return FailedCount() == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return spool_->Get(*id)->state == PendingFile::State::kIncomplete;
+  }));
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1);
+  EXPECT_EQ(FailedCount(), 0u);
 }
 
 }  // namespace
