@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-#include "fake_api/fake_api.h"
+#include "memory_immich/memory_immich.h"
 #include "fs/catalog.h"
 #include "gtest/gtest.h"
 
