@@ -295,6 +295,13 @@ std::optional<AlbumView> Catalog::AlbumById(const std::string& id) const {
   return it->second.view;
 }
 
+bool Catalog::ContentsKnown(const std::string& album_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = albums_.find(album_id);
+  if (it == albums_.end()) return false;
+  return it->second.listed_at != absl::InfinitePast() || it->second.view.asset_count == 0;
+}
+
 bool Catalog::HasAlbums() const {
   absl::MutexLock lock(&mu_);
   return root_known_;

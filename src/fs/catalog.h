@@ -83,6 +83,10 @@ class Catalog {
   std::vector<AlbumView> Albums() const;  // sorted by shown name
   std::optional<AlbumView> AlbumByShown(const std::string& shown) const;
   std::optional<AlbumView> AlbumById(const std::string& id) const;
+  // Whether what is known of the album's contents can stand in for a listing
+  // Immich could not give: it was listed once (this run or a stored listing),
+  // or the album list says it holds nothing.
+  bool ContentsKnown(const std::string& album_id) const;
   bool HasAlbums() const;
   size_t AlbumCount() const;
 
