@@ -187,7 +187,7 @@ class Catalog {
    private:
     static bool Unclaimed(AlbumClaim* claim) ABSL_NO_THREAD_SAFETY_ANALYSIS;  // under mu_
     Catalog* const catalog_;
-    const std::string& album_id_;
+    const std::string album_id_;  // a copy: Await reads it from other threads
   };
   // Pages past the first ones, following nextPage within the bound that
   // assetCount sets; whether the bound cut the listing short. The caller
