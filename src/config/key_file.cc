@@ -51,21 +51,18 @@ absl::Status CheckApiKey(absl::string_view key, absl::string_view source) {
                                               : "a control or non-ASCII character";
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: the API key holds %s (byte 0x%02x at offset %d); it must be the key alone on one "
-        "line, with at most one newline after it", source, what, c, i));
+        "line (blanks around it are ignored)", source, what, c, i));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadApiKeyFile(const std::string& path,
                                            std::vector<std::string>* warnings) {
-  // O_NONBLOCK: a FIFO must not hang the mount; it is refused below.
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  // O_NONBLOCK: a FIFO must not hang the mount; it is refused below. Symlinks
+  // are followed (Kubernetes secrets and many setups are links): what is
+  // checked and read is the one file this open reached, via its descriptor.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
-    if (errno == ELOOP) {
-      return FileError(path, absl::StrCat(
-          "is a symbolic link; immichfs reads the key file only by its real path (symlinks are "
-          "not followed): give api_key_file=$(readlink -f ", path, ")"));
-    }
     return FileError(path, absl::StrCat("cannot be read: ", std::strerror(errno)));
   }
   struct stat st;
@@ -99,7 +96,9 @@ absl::StatusOr<std::string> ReadApiKeyFile(const std::string& path,
   if (got > kMaxKeyFile) return FileError(path, "grew while it was read; try again");
   text.resize(got);
   absl::string_view key = text;
-  if (absl::ConsumeSuffix(&key, "\n")) absl::ConsumeSuffix(&key, "\r");
+  // Blanks and line ends around the key were always ignored (editors add
+  // them); only what lies inside the key can reach an HTTP header.
+  key = absl::StripAsciiWhitespace(key);
   if (key.empty()) return FileError(path, "is empty; put the Immich API key in it");
   if (absl::Status s = CheckApiKey(key, absl::StrCat("option 'api_key_file': ", path)); !s.ok()) {
     return s;

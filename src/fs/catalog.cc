@@ -104,7 +104,11 @@ void Catalog::ApplyAlbumListLocked(const std::vector<immich::Album>& albums) {
     bool unchanged = old != albums_.end() && st.view.updated == a.updated_at &&
                      st.view.asset_count == a.asset_count &&
                      st.last_modified_asset == a.last_modified_asset;
-    if (!unchanged) st.listed = false;
+    if (!unchanged) {
+      st.listed = false;
+      // A failed listing is not retried within the TTL; a changed album is.
+      st.fetch_failed_at = absl::InfinitePast();
+    }
     st.view.id = a.id;
     st.view.name = a.name;
     st.view.created = a.created_at;
@@ -293,6 +297,13 @@ std::optional<AlbumView> Catalog::AlbumById(const std::string& id) const {
   auto it = albums_.find(id);
   if (it == albums_.end()) return std::nullopt;
   return it->second.view;
+}
+
+bool Catalog::ContentsKnown(const std::string& album_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = albums_.find(album_id);
+  if (it == albums_.end()) return false;
+  return it->second.listed_at != absl::InfinitePast() || it->second.view.asset_count == 0;
 }
 
 bool Catalog::HasAlbums() const {

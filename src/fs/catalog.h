@@ -83,6 +83,10 @@ class Catalog {
   std::vector<AlbumView> Albums() const;  // sorted by shown name
   std::optional<AlbumView> AlbumByShown(const std::string& shown) const;
   std::optional<AlbumView> AlbumById(const std::string& id) const;
+  // Whether what is known of the album's contents can stand in for a listing
+  // Immich could not give: it was listed once (this run or a stored listing),
+  // or the album list says it holds nothing.
+  bool ContentsKnown(const std::string& album_id) const;
   bool HasAlbums() const;
   size_t AlbumCount() const;
 
@@ -183,7 +187,7 @@ class Catalog {
    private:
     static bool Unclaimed(AlbumClaim* claim) ABSL_NO_THREAD_SAFETY_ANALYSIS;  // under mu_
     Catalog* const catalog_;
-    const std::string& album_id_;
+    const std::string album_id_;  // a copy: Await reads it from other threads
   };
   // Pages past the first ones, following nextPage within the bound that
   // assetCount sets; whether the bound cut the listing short. The caller

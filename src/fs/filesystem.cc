@@ -224,6 +224,27 @@ absl::Status Filesystem::RefreshForAccess(const std::string& album_id) {
   return absl::OkStatus();
 }
 
+absl::Status Filesystem::RefreshForListing(const std::string& album_id) {
+  absl::Status fresh = catalog_.RefreshAlbum(album_id);
+  if (absl::IsNotFound(fresh)) return fresh;
+  if (!catalog_.ContentsKnown(album_id)) {
+    // An empty folder here would tell `rsync --delete` from the mount to a
+    // backup that the album's assets are gone. Lookups and creates still
+    // answer from what is known (pending files, writes while Immich is down).
+    std::string why = fresh.ok() ? "its listing failed less than dir_cache_ttl ago"
+                                 : std::string(fresh.message());
+    LOG(kWarning,
+        "album %s: %s; its contents were never listed, so it is not shown as empty: "
+        "listing it fails with EIO until Immich answers",
+        album_id, why);
+    return ErrnoError(EIO, absl::StrCat("album ", album_id, " cannot be listed: ", why));
+  }
+  if (!fresh.ok()) {
+    LOG(kWarning, "album %s: %s; answering from what is known", album_id, fresh.ToString());
+  }
+  return absl::OkStatus();
+}
+
 Filesystem::Item Filesystem::Find(const std::string& album_id, const std::string& name) {
   Item item;
   if (spool_ != nullptr) {
@@ -326,7 +347,7 @@ absl::StatusOr<uint64_t> Filesystem::OpenDir(Ino ino) {
       break;
     }
     case NodeKind::kAlbum: {
-      if (absl::Status st = RefreshForAccess(ref->id); !st.ok()) return st;
+      if (absl::Status st = RefreshForListing(ref->id); !st.ok()) return st;
       absl::StatusOr<Entry> self = EntryFor(ino);
       if (!self.ok()) return self.status();
       AlbumItems items = Items(ref->id);

@@ -219,6 +219,9 @@ class Filesystem {
   // Refreshes the album listing if stale; a server that cannot be reached is
   // logged (answers come from what is known), a vanished album is returned.
   absl::Status RefreshForAccess(const std::string& album_id);
+  // The same for a readdir, which claims to list everything: an album whose
+  // contents were never known fails (EIO) instead of showing only what is pending.
+  absl::Status RefreshForListing(const std::string& album_id);
   // What `name` stands for in the album: a pending file first, then an
   // asset not replaced by a pending file.
   Item Find(const std::string& album_id, const std::string& name);

@@ -240,6 +240,18 @@ TEST_F(CatalogTest, AFailedListingIsNotAskedForAgainWithinTheTtl) {
   EXPECT_EQ(Shown(album), std::vector<std::string>{"a.jpg"});
 }
 
+TEST_F(CatalogTest, AnAlbumThatChangedIsListedAgainWithinTheTtlOfAFailure) {
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("a.jpg", "a", {album});
+  ASSERT_TRUE(catalog_.RefreshRoot().ok());
+  api_.FailNext(Method::kSearchAlbumAssets, absl::UnavailableError("down"));
+  EXPECT_FALSE(catalog_.RefreshAlbum(album).ok());
+  api_.AddAsset("b.jpg", "b", {album});  // the album list now says it changed
+  ASSERT_TRUE(catalog_.RefreshRoot(/*force=*/true).ok());
+  ASSERT_TRUE(catalog_.RefreshAlbum(album).ok());
+  EXPECT_EQ(Shown(album), (std::vector<std::string>{"a.jpg", "b.jpg"}));
+}
+
 std::vector<std::string> Listed(const Catalog& c, const std::string& album_id) {
   std::vector<std::string> out;
   for (const auto& [shown, id] : c.Listing(album_id)) out.push_back(shown);

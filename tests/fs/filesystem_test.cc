@@ -340,6 +340,27 @@ TEST_F(FilesystemTest, ServerDownListsWhatIsKnown) {
   EXPECT_EQ(ToErrno(Fs().Lookup(dir, "y.jpg").status()), ENOENT);
 }
 
+TEST_F(FilesystemTest, AnAlbumNeverListedIsNotShownEmptyWhileImmichIsDown) {
+  // An empty listing would make `rsync --delete` from the mount drop the
+  // album's files from a backup: fail instead, until Immich answers.
+  std::string album = api_.AddAlbum("A");
+  api_.AddAsset("x.jpg", "x", {album});
+  api_.AddAlbum("Empty");
+  List(kRootIno);  // the album list is known, no album's contents are
+  Ino dir = MustLookup(kRootIno, "A");
+  Ino empty = MustLookup(kRootIno, "Empty");
+  api_.SetDown(true);
+  now_ += absl::Seconds(11);
+  EXPECT_EQ(ToErrno(Fs().OpenDir(dir).status()), EIO);
+  // Lookups still answer from what is known (a create needs them).
+  EXPECT_EQ(ToErrno(Fs().Lookup(dir, "y.jpg").status()), ENOENT);
+  // An album Immich said holds nothing lists as empty.
+  EXPECT_EQ(List(empty).names, (std::vector<std::string>{".", ".."}));
+  api_.SetDown(false);
+  now_ += absl::Seconds(11);
+  EXPECT_EQ(List(dir).names, (std::vector<std::string>{".", "..", "x.jpg"}));
+}
+
 TEST_F(FilesystemTest, ColdStartWithServerDownIsEio) {
   api_.SetDown(true);
   EXPECT_EQ(ToErrno(Fs().OpenDir(kRootIno).status()), EIO);

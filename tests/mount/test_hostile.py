@@ -87,6 +87,8 @@ def check_failed_listing(m, lib, known, message):
     wait_log(m, message)
     wait_log(m, "list page 1 of album %s: " % lib.target["id"])
     wait_log(m, "answering from what is known")
+    # A failed listing is asked for again only after dir_cache_ttl (0.5 s).
+    time.sleep(0.6)
     still_works(m, lib)
 
 
