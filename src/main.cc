@@ -16,18 +16,18 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cache/album_store.h"
-#include "cache/block_cache.h"
-#include "cache/read_path.h"
-#include "cache/spool.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/mount_name.h"
+#include "fs/album_store.h"
 #include "fs/filesystem.h"
 #include "fs/name_codec.h"
 #include "fuse_ll/session.h"
 #include "immich/http_api.h"
+#include "readcache/block_cache.h"
+#include "readcache/read_path.h"
+#include "spool/spool.h"
 
 namespace immichfs {
 namespace {
@@ -226,8 +226,8 @@ int Main(int argc, char** argv) {
   cache::ReadPath reads(api->get(), blocks->get(), cache::ReadPathOptions{});
 
   // Saved per server and user, for a later start while Immich is down.
-  cache::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
-                                absl::StrCat(c.server_url, "\n", c.api_key));
+  fs::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
+                             absl::StrCat(c.server_url, "\n", c.api_key));
   // Album listings, so a restart does not page unchanged albums again.
   fs::ListingStore listing_store(absl::StrCat(c.cache_dir, "/listings"),
                                  absl::StrCat(c.server_url, "\n", c.api_key));

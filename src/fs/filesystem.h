@@ -6,7 +6,7 @@
 // Layout:
 //   /                      albums (owned and shared), named by catalog.h
 //   /<album>/              the album's assets, named by catalog.h, and its
-//                          pending files (the write-back spool, cache/spool.h)
+//                          pending files (the write-back spool, spool/spool.h)
 //   /.immich/status        JSON: pending files and bytes, commits in flight,
 //                          recent errors, failed files, server version
 //   /.immich/failed/       files Immich refused for good, each with .reason
@@ -62,14 +62,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/read_path.h"
-#include "cache/spool.h"
 #include "common/unique_fd.h"
 #include "fs/catalog.h"
 #include "fs/inode_table.h"
 #include "fs/name_policy.h"
 #include "fs/types.h"
 #include "immich/api.h"
+#include "readcache/read_path.h"
+#include "spool/spool.h"
 
 namespace immichfs::fs {
 
@@ -107,7 +107,7 @@ class Filesystem {
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
   // Saves the album list for offline starts (catalog.h); optional.
-  void SetAlbumStore(cache::AlbumStore* store) { catalog_.SetAlbumStore(store); }
+  void SetAlbumStore(AlbumStore* store) { catalog_.SetAlbumStore(store); }
   void SetListingStore(ListingStore* store) { catalog_.SetListingStore(store); }
 
   // Loads the album list once; failures are reported but not fatal (an
@@ -159,7 +159,7 @@ class Filesystem {
   void OnCommitted(const cache::CommitResult& result);
   void OnFailed(cache::PendingId id, const cache::FailedFile& failed);
   // A write, flush or fsync of a pending file failed: it stays pending and is
-  // not uploaded (cache/spool.h); logs what happened and what to do.
+  // not uploaded (spool/spool.h); logs what happened and what to do.
   void OnIncomplete(const cache::PendingFile& file);
   absl::Status SpoolPrecheck(const std::string& name, uint64_t size);
 

@@ -12,23 +12,18 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "cache/text_file.h"
+#include "absl/strings/strip.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/text_file.h"
 
 namespace immichfs::fs {
 namespace {
-
-using cache::Escape;
-using cache::TimeFromNanos;
-using cache::TimeToNanos;
-using cache::Unescape;
 
 constexpr absl::string_view kMagic = "immichfs-listing 1";
 
@@ -76,7 +71,7 @@ absl::Status ListingStore::Save(const std::string& album_id, const AlbumKey& key
   }
   text += "end\n";  // a file cut short (not fsynced, a crash) lacks it
   const std::string path = PathOf(album_id);
-  return cache::WriteFileAtomically(dir_, path, absl::StrCat(path, ".tmp.", ::getpid()), text,
+  return WriteFileAtomically(dir_, path, absl::StrCat(path, ".tmp.", ::getpid()), text,
                                     /*sync=*/false);
 }
 
@@ -84,7 +79,7 @@ absl::StatusOr<std::vector<AssetRec>> ListingStore::Load(const std::string& albu
                                                          const AlbumKey& key) const {
   if (!SafeId(album_id)) return absl::NotFoundError("album id is not a safe file name");
   const std::string path = PathOf(album_id);
-  absl::StatusOr<std::string> text = cache::ReadFile(path);
+  absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) {
     if (absl::IsNotFound(text.status())) return absl::NotFoundError("no listing stored");
     return text.status();

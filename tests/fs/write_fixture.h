@@ -19,12 +19,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "cache/spool.h"
 #include "common/status.h"
-#include "memory_immich/memory_immich.h"
 #include "fs/filesystem.h"
 #include "fs/name_codec.h"
 #include "gtest/gtest.h"
+#include "memory_immich/memory_immich.h"
+#include "spool/spool.h"
 
 namespace immichfs::fs {
 

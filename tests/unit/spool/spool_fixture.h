@@ -5,7 +5,7 @@
 #ifndef IMMICHFS_TESTS_UNIT_SPOOL_SPOOL_FIXTURE_H_
 #define IMMICHFS_TESTS_UNIT_SPOOL_SPOOL_FIXTURE_H_
 
-#include "cache/spool.h"
+#include "spool/spool.h"
 
 #include <stdlib.h>
 #include <fcntl.h>
@@ -29,12 +29,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "cache/journal.h"
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
-#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
+#include "memory_immich/memory_immich.h"
+#include "spool/journal.h"
 
 namespace immichfs::cache {
 

@@ -1,4 +1,4 @@
-// Tests for the write-back spool (src/cache/spool*.cc, commit.cc) against
+// Tests for the write-back spool (src/spool/spool*.cc, commit.cc) against
 // FakeImmichApi. Settle and backoff are tiny; nothing asserts on timing:
 // tests wait for conditions with generous deadlines.
 #include "spool_fixture.h"

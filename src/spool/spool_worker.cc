@@ -14,11 +14,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cache/spool.h"
-#include "cache/spool_internal.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 

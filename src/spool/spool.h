@@ -57,8 +57,8 @@
 // Thread safety: every method may be called from any thread at once. Calls
 // on one PendingId are serialised where they touch its bytes. Internals and
 // lock order: spool_internal.h.
-#ifndef IMMICHFS_CACHE_SPOOL_H_
-#define IMMICHFS_CACHE_SPOOL_H_
+#ifndef IMMICHFS_SPOOL_SPOOL_H_
+#define IMMICHFS_SPOOL_SPOOL_H_
 
 #include <sys/types.h>
 
@@ -296,4 +296,4 @@ class Spool {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_SPOOL_H_
+#endif  // IMMICHFS_SPOOL_SPOOL_H_

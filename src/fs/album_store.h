@@ -15,8 +15,8 @@
 // A file that does not parse, or belongs to another owner, is ignored.
 //
 // Thread safety: Save may be called from several threads; Load is const.
-#ifndef IMMICHFS_CACHE_ALBUM_STORE_H_
-#define IMMICHFS_CACHE_ALBUM_STORE_H_
+#ifndef IMMICHFS_FS_ALBUM_STORE_H_
+#define IMMICHFS_FS_ALBUM_STORE_H_
 
 #include <string>
 #include <vector>
@@ -26,7 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "immich/model.h"
 
-namespace immichfs::cache {
+namespace immichfs::fs {
 
 class AlbumStore {
  public:
@@ -50,6 +50,6 @@ class AlbumStore {
   std::string saved_ ABSL_GUARDED_BY(mu_);  // what the file holds, as far as we know
 };
 
-}  // namespace immichfs::cache
+}  // namespace immichfs::fs
 
-#endif  // IMMICHFS_CACHE_ALBUM_STORE_H_
+#endif  // IMMICHFS_FS_ALBUM_STORE_H_

@@ -1,4 +1,4 @@
-#include "cache/album_store.h"
+#include "fs/album_store.h"
 
 #include <unistd.h>
 
@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "cache/text_file.h"
 #include "common/hash.h"
+#include "common/text_file.h"
 
-namespace immichfs::cache {
+namespace immichfs::fs {
 namespace {
 
 constexpr absl::string_view kMagic = "immichfs-albums 1";
@@ -85,4 +85,4 @@ absl::StatusOr<std::vector<immich::Album>> AlbumStore::Load() const {
   return albums;
 }
 
-}  // namespace immichfs::cache
+}  // namespace immichfs::fs

@@ -5,8 +5,8 @@
 // Lock order: Entry::io_mu before Impl::mu_. mu_ is never held across a
 // syscall on data or an Immich call, except the cheap journal writes of
 // metadata-only changes, which also hold io_mu.
-#ifndef IMMICHFS_CACHE_SPOOL_INTERNAL_H_
-#define IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+#ifndef IMMICHFS_SPOOL_SPOOL_INTERNAL_H_
+#define IMMICHFS_SPOOL_SPOOL_INTERNAL_H_
 
 #include <cstdint>
 #include <deque>
@@ -21,11 +21,11 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/commit.h"
-#include "cache/journal.h"
-#include "cache/spool.h"
 #include "common/hash.h"
 #include "common/unique_fd.h"
+#include "spool/commit.h"
+#include "spool/journal.h"
+#include "spool/spool.h"
 
 namespace immichfs::cache {
 
@@ -200,4 +200,4 @@ std::string WhatToDo(const absl::Status& error);
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+#endif  // IMMICHFS_SPOOL_SPOOL_INTERNAL_H_

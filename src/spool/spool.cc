@@ -1,7 +1,7 @@
 // The spool's file operations, called by the fs layer on FUSE threads.
 // Shared per-file mechanics are in spool_files.cc; recovery, scheduling and
 // the upload workers in spool_worker.cc.
-#include "cache/spool.h"
+#include "spool/spool.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,9 +13,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cache/spool_internal.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 

@@ -1,4 +1,4 @@
-#include "cache/album_store.h"
+#include "fs/album_store.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "gtest/gtest.h"
 
-namespace immichfs::cache {
+namespace immichfs::fs {
 namespace {
 
 class AlbumStoreTest : public ::testing::Test {
@@ -95,4 +95,4 @@ TEST_F(AlbumStoreTest, AMissingDirectoryIsAnError) {
 }
 
 }  // namespace
-}  // namespace immichfs::cache
+}  // namespace immichfs::fs

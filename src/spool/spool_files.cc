@@ -14,10 +14,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cache/spool.h"
-#include "cache/spool_internal.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 namespace {
