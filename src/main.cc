@@ -20,7 +20,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "config/mount_name.h"
-#include "fs/album_store.h"
+#include "fs/catalog_store.h"
 #include "fs/filesystem.h"
 #include "fs/name_codec.h"
 #include "fuse_ll/session.h"
@@ -225,12 +225,9 @@ int Main(int argc, char** argv) {
 
   cache::ReadPath reads(api->get(), blocks->get(), cache::ReadPathOptions{});
 
-  // Saved per server and user, for a later start while Immich is down.
-  fs::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
-                             absl::StrCat(c.server_url, "\n", c.api_key));
-  // Album listings, so a restart does not page unchanged albums again.
-  fs::ListingStore listing_store(absl::StrCat(c.cache_dir, "/listings"),
-                                 absl::StrCat(c.server_url, "\n", c.api_key));
+  // The album list and listings, saved per server and user: a restart does
+  // not page unchanged albums again, a start while Immich is down shows them.
+  fs::CatalogStore catalog_store(c.cache_dir, absl::StrCat(c.server_url, "\n", c.api_key));
   fs::FsOptions fs_options;
   fs_options.uid = c.uid;
   fs_options.gid = c.gid;
@@ -242,8 +239,7 @@ int Main(int argc, char** argv) {
   filesystem.SetSpool(spool->get());
   filesystem.SetNotifier((*session)->notifier());
   filesystem.SetServerVersion(server_version);
-  filesystem.SetAlbumStore(&album_store);
-  filesystem.SetListingStore(&listing_store);
+  filesystem.SetCatalogStore(&catalog_store);
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }

@@ -45,9 +45,8 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "fs/album_store.h"
 #include "fs/asset_table.h"
-#include "fs/listing_store.h"
+#include "fs/catalog_store.h"
 #include "fs/packed_id.h"
 #include "immich/api.h"
 

@@ -106,9 +106,12 @@ class Filesystem {
   void SetSpool(cache::Spool* spool) { spool_ = spool; }
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
-  // Saves the album list for offline starts (catalog.h); optional.
-  void SetAlbumStore(AlbumStore* store) { catalog_.SetAlbumStore(store); }
-  void SetListingStore(ListingStore* store) { catalog_.SetListingStore(store); }
+  // The catalog kept on disk, for restarts and offline starts (catalog.h);
+  // optional. Must outlive this Filesystem.
+  void SetCatalogStore(CatalogStore* store) {
+    catalog_.SetAlbumStore(&store->albums());
+    catalog_.SetListingStore(&store->listings());
+  }
 
   // Loads the album list once; failures are reported but not fatal (an
   // offline start shows what is known and retries on access).

@@ -1,4 +1,4 @@
-// AlbumStore::Load (src/fs/album_store.cc) on any file content: the saved
+// AlbumStore::Load (src/fs/catalog_store.cc) on any file content: the saved
 // album list is read at every start, and a crash, a full disk or another
 // version may have left anything in it. Load must return the albums, or an
 // error, never crash.
@@ -17,7 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "common/hash.h"
-#include "fs/album_store.h"
+#include "fs/catalog_store.h"
 #include "fuzz_dir.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
