@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -22,7 +21,6 @@
 #include "config/mount_name.h"
 #include "fs/catalog_store.h"
 #include "fs/filesystem.h"
-#include "fs/name_codec.h"
 #include "fuse_ll/session.h"
 #include "immich/http_api.h"
 #include "readcache/block_cache.h"
@@ -159,9 +157,7 @@ int Main(int argc, char** argv) {
   }
   // The write-back spool: opened (and recovered) before mounting so that a
   // bad spool directory is reported on the terminal; its workers start after
-  // the fork. Its callbacks reach the Filesystem, which exists by the time
-  // Start() lets them run.
-  std::atomic<fs::Filesystem*> fs_for_spool{nullptr};
+  // the fork, when the Filesystem that owns its files exists (Spool::Start).
   cache::SpoolOptions spool_options;
   spool_options.dir = absl::StrCat(c.cache_dir, "/spool");
   spool_options.settle = absl::Seconds(c.settle);
@@ -170,22 +166,8 @@ int Main(int argc, char** argv) {
   if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
     spool_options.device_id = absl::StrCat("immichfs-", host);
   }
-  spool_options.precheck = [&fs_for_spool](const std::string& name, uint64_t size) {
-    return fs_for_spool.load()->SpoolPrecheck(name, size);
-  };
-  spool_options.upload_name = [](const std::string& name) { return fs::DecodeName(name); };
-  cache::SpoolCallbacks spool_callbacks;
-  spool_callbacks.on_committed = [&fs_for_spool](const cache::CommitResult& r) {
-    fs_for_spool.load()->OnCommitted(r);
-  };
-  spool_callbacks.on_failed = [&fs_for_spool](cache::PendingId id, const cache::FailedFile& f) {
-    fs_for_spool.load()->OnFailed(id, f);
-  };
-  spool_callbacks.on_incomplete = [&fs_for_spool](const cache::PendingFile& f) {
-    if (fs::Filesystem* fs = fs_for_spool.load()) fs->OnIncomplete(f);
-  };
   absl::StatusOr<std::unique_ptr<cache::Spool>> spool =
-      cache::Spool::Open(spool_options, api->get(), spool_callbacks);
+      cache::Spool::Open(spool_options, api->get());
   if (!spool.ok()) {
     // FailedPrecondition: another mount holds the spool; its message says what to do.
     const char* hint = absl::IsFailedPrecondition(spool.status())
@@ -243,8 +225,7 @@ int Main(int argc, char** argv) {
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }
-  fs_for_spool = &filesystem;
-  (*spool)->Start();
+  (*spool)->Start(&filesystem);
   absl::Status run = (*session)->Run(&filesystem);
   // The workers call into the filesystem and the session: stop them first
   // (commits in flight finish; everything pending stays for the next mount).

@@ -92,7 +92,7 @@ struct FsOptions {
   std::function<absl::Time()> clock = absl::Now;
 };
 
-class Filesystem {
+class Filesystem : public cache::SpoolOwner {
  public:
   Filesystem(immich::ImmichApi* api, cache::ReadPath* reads, FsOptions options);
   ~Filesystem();
@@ -101,8 +101,7 @@ class Filesystem {
 
   // Wiring, before any request is served. Without a spool the filesystem is
   // read-only (every write answers EROFS). The spool must be opened with
-  // callbacks that call OnCommitted/OnFailed and precheck = SpoolPrecheck,
-  // and destroyed before this Filesystem.
+  // this Filesystem as its owner (Spool::Start), and destroyed before it.
   void SetSpool(cache::Spool* spool) { spool_ = spool; }
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
@@ -158,13 +157,15 @@ class Filesystem {
   absl::StatusOr<Entry> Link(Ino ino, Ino new_parent, const std::string& new_name);
   absl::Status Symlink(Ino parent, const std::string& name);
 
-  // --- the spool's callbacks (filesystem_spool.cc) ---------------------------
-  void OnCommitted(const cache::CommitResult& result);
-  void OnFailed(cache::PendingId id, const cache::FailedFile& failed);
+  // --- the spool's owner (cache::SpoolOwner; filesystem_spool.cc) -----------
+  void OnCommitted(const cache::CommitResult& result) override;
+  void OnFailed(cache::PendingId id, const cache::FailedFile& failed) override;
   // A write, flush or fsync of a pending file failed: it stays pending and is
   // not uploaded (spool/spool.h); logs what happened and what to do.
-  void OnIncomplete(const cache::PendingFile& file);
-  absl::Status SpoolPrecheck(const std::string& name, uint64_t size);
+  void OnIncomplete(const cache::PendingFile& file) override;
+  absl::Status SpoolPrecheck(const std::string& name, uint64_t size) override;
+  // The name Immich gets: DecodeName (name_codec.h).
+  std::string UploadName(const std::string& name) override;
 
   // A filesystem built without a spool answers every write with this.
   absl::Status ReadOnly(const char* op) const;

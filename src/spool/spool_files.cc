@@ -209,7 +209,7 @@ void Spool::Impl::ReportIncomplete(const EntryPtr& e) {
     e->incomplete_unreported = false;
     f = ToPendingFile(*e);
   }
-  if (callbacks_.on_incomplete) callbacks_.on_incomplete(f);
+  if (SpoolOwner* owner = owner_.load()) owner->OnIncomplete(f);
 }
 
 absl::Status Spool::Impl::IncompleteError(const Entry& e) const {

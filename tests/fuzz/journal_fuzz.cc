@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   immichfs::cache::SpoolOptions options;
   options.dir = dir;
-  auto spool = immichfs::cache::Spool::Open(options, /*api=*/nullptr, {});
+  auto spool = immichfs::cache::Spool::Open(options, /*api=*/nullptr);
   if (spool.ok()) {
     for (const auto& f : (*spool)->List("")) {
       char buf[64];
