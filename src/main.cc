@@ -6,28 +6,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cache/album_store.h"
-#include "cache/block_cache.h"
-#include "cache/read_path.h"
-#include "cache/spool.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/mount_name.h"
+#include "fs/catalog_store.h"
 #include "fs/filesystem.h"
-#include "fs/name_codec.h"
 #include "fuse_ll/session.h"
 #include "immich/http_api.h"
+#include "readcache/block_cache.h"
+#include "readcache/read_path.h"
+#include "spool/spool.h"
 
 namespace immichfs {
 namespace {
@@ -112,56 +111,71 @@ int CheckMountpoint(const std::string& path) {
   return 0;
 }
 
-int Main(int argc, char** argv) {
+// Step 1: the command line. Returns the exit code when there is nothing to
+// mount (help, version, bad options), nullopt to go on.
+std::optional<int> ParseOptions(int argc, char** argv, Config* c) {
   std::vector<std::string> errors;
-  Config c = config::ParseCommandLine(argc, argv, &errors);
-  if (c.show_help) {
+  *c = config::ParseCommandLine(argc, argv, &errors);
+  if (c->show_help) {
     std::fputs(config::UsageText(argv[0]).c_str(), stdout);
     return config::kExitOk;
   }
-  if (c.show_version) {
+  if (c->show_version) {
     std::printf("immichfs %s\n", IMMICHFS_VERSION);
     return config::kExitOk;
   }
-  if (errors.empty()) config::Validate(&c, &errors);
+  if (errors.empty()) config::Validate(c, &errors);
   if (!errors.empty()) {
     for (const std::string& e : errors) std::fprintf(stderr, "immichfs: %s\n", e.c_str());
     std::fprintf(stderr, "Try 'immichfs --help'.\n");
     return config::kExitUsage;
   }
-  SetLogLevel(c.debug ? LogLevel::kDebug : c.log_level);
-  if (int rc = CheckMountpoint(c.mountpoint); rc != 0) return rc;
+  SetLogLevel(c->debug ? LogLevel::kDebug : c->log_level);
+  if (int rc = CheckMountpoint(c->mountpoint); rc != 0) return rc;
+  return std::nullopt;
+}
 
+// Step 2: the Immich client, and the server checked before touching the
+// mountpoint (with offline_start, an unreachable server is not fatal).
+std::optional<int> ConnectToImmich(const Config& c, std::unique_ptr<immich::HttpImmichApi>* api,
+                                   std::string* server_version) {
   immich::HttpApiOptions api_options;
   api_options.server_url = c.server_url;
   api_options.api_key = c.api_key;
   api_options.ca_file = c.ca_file;
   api_options.insecure_tls = c.insecure_tls;
-  absl::StatusOr<std::unique_ptr<immich::HttpImmichApi>> api =
+  absl::StatusOr<std::unique_ptr<immich::HttpImmichApi>> created =
       immich::HttpImmichApi::Create(api_options);
-  if (!api.ok()) {
-    return Fail(config::kExitUsage, absl::StrCat("server url: ", api.status().message()));
+  if (!created.ok()) {
+    return Fail(config::kExitUsage, absl::StrCat("server url: ", created.status().message()));
   }
+  *api = *std::move(created);
   int exit_code = 0;
-  std::string server_version;
-  if (absl::Status s = CheckServer(**api, c, &exit_code, &server_version); !s.ok()) {
+  if (absl::Status s = CheckServer(**api, c, &exit_code, server_version); !s.ok()) {
     bool offline_ok = c.offline_start && exit_code == config::kExitUnreachable;
     if (!offline_ok) return exit_code;
     LOG(kWarning, "Immich at %s is unreachable; mounting anyway (offline_start): listings show "
         "what is known until it is back", c.server_url);
   }
+  return std::nullopt;
+}
 
-  // The cache is opened before mounting, so a bad cache_dir is an error the
-  // user sees on the terminal, not a mount that vanishes in the background.
+// What cache_dir holds that is opened before mounting.
+struct CacheDir {
+  std::unique_ptr<cache::Spool> spool;
+  std::unique_ptr<cache::BlockCache> blocks;
+};
+
+// Step 3: the spool and the read cache, opened before mounting so that a bad
+// cache_dir is an error the user sees on the terminal, not a mount that
+// vanishes in the background.
+std::optional<int> OpenCacheDir(const Config& c, immich::ImmichApi* api, CacheDir* out) {
   if (absl::Status s = MakeDirs(c.cache_dir); !s.ok()) {
     return Fail(config::kExitInternal,
                 absl::StrCat("cache_dir: ", s.message(), "; give a writable -o cache_dir=DIR"));
   }
-  // The write-back spool: opened (and recovered) before mounting so that a
-  // bad spool directory is reported on the terminal; its workers start after
-  // the fork. Its callbacks reach the Filesystem, which exists by the time
-  // Start() lets them run.
-  std::atomic<fs::Filesystem*> fs_for_spool{nullptr};
+  // The write-back spool: opened (and recovered) now; its workers start after
+  // the fork, when the Filesystem that owns its files exists (Spool::Start).
   cache::SpoolOptions spool_options;
   spool_options.dir = absl::StrCat(c.cache_dir, "/spool");
   spool_options.settle = absl::Seconds(c.settle);
@@ -170,22 +184,8 @@ int Main(int argc, char** argv) {
   if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
     spool_options.device_id = absl::StrCat("immichfs-", host);
   }
-  spool_options.precheck = [&fs_for_spool](const std::string& name, uint64_t size) {
-    return fs_for_spool.load()->SpoolPrecheck(name, size);
-  };
-  spool_options.upload_name = [](const std::string& name) { return fs::DecodeName(name); };
-  cache::SpoolCallbacks spool_callbacks;
-  spool_callbacks.on_committed = [&fs_for_spool](const cache::CommitResult& r) {
-    fs_for_spool.load()->OnCommitted(r);
-  };
-  spool_callbacks.on_failed = [&fs_for_spool](cache::PendingId id, const cache::FailedFile& f) {
-    fs_for_spool.load()->OnFailed(id, f);
-  };
-  spool_callbacks.on_incomplete = [&fs_for_spool](const cache::PendingFile& f) {
-    if (fs::Filesystem* fs = fs_for_spool.load()) fs->OnIncomplete(f);
-  };
   absl::StatusOr<std::unique_ptr<cache::Spool>> spool =
-      cache::Spool::Open(spool_options, api->get(), spool_callbacks);
+      cache::Spool::Open(spool_options, api);
   if (!spool.ok()) {
     // FailedPrecondition: another mount holds the spool; its message says what to do.
     const char* hint = absl::IsFailedPrecondition(spool.status())
@@ -194,6 +194,7 @@ int Main(int argc, char** argv) {
     return Fail(config::kExitInternal, absl::StrCat("write-back spool in ", spool_options.dir,
                                                     ": ", spool.status().message(), hint));
   }
+  out->spool = *std::move(spool);
   // After the spool: its lock says this cache_dir is ours, so opening the
   // read cache (which clears stale temp files) cannot disturb another mount.
   cache::BlockCacheOptions block_options;
@@ -206,8 +207,13 @@ int Main(int argc, char** argv) {
                                                     blocks.status().message(),
                                                     "; give a writable -o cache_dir=DIR"));
   }
+  out->blocks = *std::move(blocks);
+  return std::nullopt;
+}
 
-
+// Step 4: mount, then fork into the background (before any thread starts:
+// the caches and the spool start threads).
+std::optional<int> Mount(const Config& c, std::unique_ptr<fuse_ll::Session>* out) {
   fuse_ll::SessionOptions session_options;
   session_options.mountpoint = c.mountpoint;
   session_options.fuse_options = c.fuse_options;
@@ -218,19 +224,21 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<fuse_ll::Session>> session =
       fuse_ll::Session::Mount(session_options);
   if (!session.ok()) return Fail(config::kExitMountpoint, std::string(session.status().message()));
-  // Fork before any thread starts (the caches and the spool start threads).
   if (absl::Status s = (*session)->Daemonize(c.foreground); !s.ok()) {
     return Fail(config::kExitInternal, std::string(s.message()));
   }
+  *out = *std::move(session);
+  return std::nullopt;
+}
 
-  cache::ReadPath reads(api->get(), blocks->get(), cache::ReadPathOptions{});
-
-  // Saved per server and user, for a later start while Immich is down.
-  cache::AlbumStore album_store(absl::StrCat(c.cache_dir, "/albums"),
-                                absl::StrCat(c.server_url, "\n", c.api_key));
-  // Album listings, so a restart does not page unchanged albums again.
-  fs::ListingStore listing_store(absl::StrCat(c.cache_dir, "/listings"),
-                                 absl::StrCat(c.server_url, "\n", c.api_key));
+// Step 5: the filesystem over the client and the cache_dir, served until
+// unmounted.
+int Serve(const Config& c, immich::ImmichApi* api, CacheDir& cache_dir,
+          fuse_ll::Session& session, const std::string& server_version) {
+  cache::ReadPath reads(api, cache_dir.blocks.get(), cache::ReadPathOptions{});
+  // The album list and listings, saved per server and user: a restart does
+  // not page unchanged albums again, a start while Immich is down shows them.
+  fs::CatalogStore catalog_store(c.cache_dir, absl::StrCat(c.server_url, "\n", c.api_key));
   fs::FsOptions fs_options;
   fs_options.uid = c.uid;
   fs_options.gid = c.gid;
@@ -238,27 +246,38 @@ int Main(int argc, char** argv) {
   fs_options.attr_timeout = absl::Seconds(c.attr_timeout);
   fs_options.dir_cache_ttl = absl::Seconds(c.dir_cache_ttl);
   fs_options.offline_start = c.offline_start;
-  fs::Filesystem filesystem(api->get(), &reads, fs_options);
-  filesystem.SetSpool(spool->get());
-  filesystem.SetNotifier((*session)->notifier());
+  fs::Filesystem filesystem(api, &reads, fs_options);
+  filesystem.SetSpool(cache_dir.spool.get());
+  filesystem.SetNotifier(session.notifier());
   filesystem.SetServerVersion(server_version);
-  filesystem.SetAlbumStore(&album_store);
-  filesystem.SetListingStore(&listing_store);
+  filesystem.SetCatalogStore(&catalog_store);
   if (absl::Status s = filesystem.Prime(); !s.ok()) {
     LOG(kWarning, "album list not loaded yet: %s; will retry on access", s.ToString());
   }
-  fs_for_spool = &filesystem;
-  (*spool)->Start();
-  absl::Status run = (*session)->Run(&filesystem);
+  cache_dir.spool->Start(&filesystem);
+  absl::Status run = session.Run(&filesystem);
   // The workers call into the filesystem and the session: stop them first
   // (commits in flight finish; everything pending stays for the next mount).
-  spool->reset();
+  cache_dir.spool.reset();
   if (!run.ok()) {
     LOG(kError, "%s", run.ToString());
     return config::kExitInternal;
   }
   LOG(kInfo, "unmounted %s", c.mountpoint);
   return config::kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  Config c;
+  if (std::optional<int> rc = ParseOptions(argc, argv, &c)) return *rc;
+  std::unique_ptr<immich::HttpImmichApi> api;
+  std::string server_version;
+  if (std::optional<int> rc = ConnectToImmich(c, &api, &server_version)) return *rc;
+  CacheDir cache_dir;
+  if (std::optional<int> rc = OpenCacheDir(c, api.get(), &cache_dir)) return *rc;
+  std::unique_ptr<fuse_ll::Session> session;
+  if (std::optional<int> rc = Mount(c, &session)) return *rc;
+  return Serve(c, api.get(), cache_dir, *session, server_version);
 }
 
 }  // namespace

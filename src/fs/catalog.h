@@ -45,9 +45,8 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/album_store.h"
 #include "fs/asset_table.h"
-#include "fs/listing_store.h"
+#include "fs/catalog_store.h"
 #include "fs/packed_id.h"
 #include "immich/api.h"
 
@@ -117,7 +116,7 @@ class Catalog {
 
   // Where the album list is saved after each change (for offline starts);
   // set before use, must outlive the catalog. Optional.
-  void SetAlbumStore(cache::AlbumStore* store) { store_ = store; }
+  void SetAlbumStore(AlbumStore* store) { store_ = store; }
   // Immich cannot be reached at start: shows the saved album list (if there
   // is one for this server and user) until Immich answers. Returns how many
   // albums are known; does nothing once Immich has answered.
@@ -240,7 +239,7 @@ class Catalog {
   void CompactNamesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   immich::ImmichApi* const api_;
-  cache::AlbumStore* store_ = nullptr;
+  AlbumStore* store_ = nullptr;
   ListingStore* listings_ = nullptr;
   absl::Mutex saver_mu_;  // acquired before mu_
   std::thread saver_ ABSL_GUARDED_BY(saver_mu_);

@@ -6,7 +6,7 @@
 // Layout:
 //   /                      albums (owned and shared), named by catalog.h
 //   /<album>/              the album's assets, named by catalog.h, and its
-//                          pending files (the write-back spool, cache/spool.h)
+//                          pending files (the write-back spool, spool/spool.h)
 //   /.immich/status        JSON: pending files and bytes, commits in flight,
 //                          recent errors, failed files, server version
 //   /.immich/failed/       files Immich refused for good, each with .reason
@@ -62,14 +62,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/read_path.h"
-#include "cache/spool.h"
 #include "common/unique_fd.h"
 #include "fs/catalog.h"
 #include "fs/inode_table.h"
 #include "fs/name_policy.h"
 #include "fs/types.h"
 #include "immich/api.h"
+#include "readcache/read_path.h"
+#include "spool/spool.h"
 
 namespace immichfs::fs {
 
@@ -92,7 +92,7 @@ struct FsOptions {
   std::function<absl::Time()> clock = absl::Now;
 };
 
-class Filesystem {
+class Filesystem : public cache::SpoolOwner {
  public:
   Filesystem(immich::ImmichApi* api, cache::ReadPath* reads, FsOptions options);
   ~Filesystem();
@@ -101,14 +101,16 @@ class Filesystem {
 
   // Wiring, before any request is served. Without a spool the filesystem is
   // read-only (every write answers EROFS). The spool must be opened with
-  // callbacks that call OnCommitted/OnFailed and precheck = SpoolPrecheck,
-  // and destroyed before this Filesystem.
+  // this Filesystem as its owner (Spool::Start), and destroyed before it.
   void SetSpool(cache::Spool* spool) { spool_ = spool; }
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
-  // Saves the album list for offline starts (catalog.h); optional.
-  void SetAlbumStore(cache::AlbumStore* store) { catalog_.SetAlbumStore(store); }
-  void SetListingStore(ListingStore* store) { catalog_.SetListingStore(store); }
+  // The catalog kept on disk, for restarts and offline starts (catalog.h);
+  // optional. Must outlive this Filesystem.
+  void SetCatalogStore(CatalogStore* store) {
+    catalog_.SetAlbumStore(&store->albums());
+    catalog_.SetListingStore(&store->listings());
+  }
 
   // Loads the album list once; failures are reported but not fatal (an
   // offline start shows what is known and retries on access).
@@ -155,13 +157,15 @@ class Filesystem {
   absl::StatusOr<Entry> Link(Ino ino, Ino new_parent, const std::string& new_name);
   absl::Status Symlink(Ino parent, const std::string& name);
 
-  // --- the spool's callbacks (filesystem_spool.cc) ---------------------------
-  void OnCommitted(const cache::CommitResult& result);
-  void OnFailed(cache::PendingId id, const cache::FailedFile& failed);
+  // --- the spool's owner (cache::SpoolOwner; filesystem_spool.cc) -----------
+  void OnCommitted(const cache::CommitResult& result) override;
+  void OnFailed(cache::PendingId id, const cache::FailedFile& failed) override;
   // A write, flush or fsync of a pending file failed: it stays pending and is
-  // not uploaded (cache/spool.h); logs what happened and what to do.
-  void OnIncomplete(const cache::PendingFile& file);
-  absl::Status SpoolPrecheck(const std::string& name, uint64_t size);
+  // not uploaded (spool/spool.h); logs what happened and what to do.
+  void OnIncomplete(const cache::PendingFile& file) override;
+  absl::Status SpoolPrecheck(const std::string& name, uint64_t size) override;
+  // The name Immich gets: DecodeName (name_codec.h).
+  std::string UploadName(const std::string& name) override;
 
   // A filesystem built without a spool answers every write with this.
   absl::Status ReadOnly(const char* op) const;

@@ -1,6 +1,6 @@
 // File data: open, create, read, write, setattr, flush, fsync, release.
 // Uploaded assets are read through cache::ReadPath; pending files live in
-// the spool (cache/spool.h); /.immich files in control_files.cc.
+// the spool (spool/spool.h); /.immich files in control_files.cc.
 //
 //  - Every open of a pending file (even O_RDONLY) holds a spool handle: no
 //    commit starts while it is open, and fsync on any of its descriptors
@@ -20,7 +20,7 @@
 //    returns when the asset is in Immich and in the album, or the error.
 //    A file with a temporary name (name_policy.h) is only made durable by
 //    fsync: it is not meant to reach Immich under that name. An incomplete
-//    file (a write of it failed, cache/spool.h) is not committed: fsync
+//    file (a write of it failed, spool/spool.h) is not committed: fsync
 //    returns its error.
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,5 +1,6 @@
-// The spool's callbacks: a committed pending file becomes its asset, a
-// refused one leaves the album, and the precheck that holds temporary names.
+// The spool's owner (cache::SpoolOwner): a committed pending file becomes
+// its asset, a refused one leaves the album, and the precheck that holds
+// temporary names.
 //
 // Hand-over (OnCommitted), on a spool worker while the pending file is still
 // listed (spool.h), so the listing never has a gap:
@@ -29,6 +30,8 @@
 #include "fs/name_codec.h"
 
 namespace immichfs::fs {
+
+std::string Filesystem::UploadName(const std::string& name) { return DecodeName(name); }
 
 absl::Status Filesystem::SpoolPrecheck(const std::string& name, uint64_t size) {
   return names_.Precheck(name, size);

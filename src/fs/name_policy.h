@@ -26,7 +26,7 @@
 //    (CheckNewName, name_codec.h): else EINVAL ("Invalid argument", as vfat
 //    answers for a name it cannot store), with a log line naming the
 //    spelling to use. This holds for albums too (mkdir, mv at the root).
-//  - At commit (SpoolOptions::precheck), an empty file or an extension
+//  - At commit (SpoolOwner::SpoolPrecheck), an empty file or an extension
 //    refused by the (by then known) media-type list sends the file to
 //    failed/ with the reason, without an upload.
 //  - When the media-type list cannot be fetched (Immich unreachable at the

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
-#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
+#include "memory_immich/memory_immich.h"
 
 namespace immichfs::fs {
 namespace {
@@ -428,14 +428,14 @@ TEST_F(CatalogTest, AnOfflineStartShowsTheStoredListing) {
   std::string album = api_.AddAlbum("Trip");
   api_.AddAsset("beach.jpg", "sand", {album});
   {
-    cache::AlbumStore albums(dir.path() + "/albums", "owner");
+    AlbumStore albums(dir.path() + "/albums", "owner");
     ListingStore store(dir.path() + "/listings", "owner");
     Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
     first.SetAlbumStore(&albums);
     first.SetListingStore(&store);
     ASSERT_TRUE(first.RefreshAlbum(album).ok());
   }
-  cache::AlbumStore albums(dir.path() + "/albums", "owner");
+  AlbumStore albums(dir.path() + "/albums", "owner");
   ListingStore store(dir.path() + "/listings", "owner");
   Catalog offline(&api_, absl::Seconds(10), [this] { return now_; });
   offline.SetAlbumStore(&albums);
@@ -460,12 +460,12 @@ TEST_F(CatalogTest, TheSavedAlbumListServesAnOfflineStartUntilImmichAnswers) {
   const std::string path = std::string(tmpl) + "/albums";
   std::string kept = api_.AddAlbum("Kept");
   {
-    cache::AlbumStore store(path, "owner");
+    AlbumStore store(path, "owner");
     Catalog first(&api_, absl::Seconds(10), [this] { return now_; });
     first.SetAlbumStore(&store);
     ASSERT_TRUE(first.RefreshRoot().ok());
   }
-  cache::AlbumStore store(path, "owner");
+  AlbumStore store(path, "owner");
   Catalog offline(&api_, absl::Seconds(10), [this] { return now_; });
   offline.SetAlbumStore(&store);
   api_.SetDown(true);

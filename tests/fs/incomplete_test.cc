@@ -1,4 +1,4 @@
-// The fs side of incomplete files (cache/spool.h): a pending file whose write
+// The fs side of incomplete files (spool/spool.h): a pending file whose write
 // failed stays listed, /.immich/status shows it incomplete with its error,
 // fsync returns the error, nothing reaches Immich -- until an O_TRUNC
 // rewrite or a rename of a clean file onto it; setattr(size) beyond the

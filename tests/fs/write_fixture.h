@@ -19,12 +19,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "cache/spool.h"
 #include "common/status.h"
-#include "memory_immich/memory_immich.h"
 #include "fs/filesystem.h"
 #include "fs/name_codec.h"
 #include "gtest/gtest.h"
+#include "memory_immich/memory_immich.h"
+#include "spool/spool.h"
 
 namespace immichfs::fs {
 
@@ -98,10 +98,6 @@ class WriteTest : public ::testing::Test {
     so.min_backoff = absl::Milliseconds(5);
     so.max_backoff = absl::Milliseconds(40);
     so.upload_workers = 4;
-    so.precheck = [this](const std::string& name, uint64_t size) {
-      return fs_->SpoolPrecheck(name, size);
-    };
-    so.upload_name = [](const std::string& name) { return DecodeName(name); };
     so.pwrite_for_test = [this](int fd, const void* buf, size_t n, off_t off) -> ssize_t {
       if (disk_full_) {
         errno = ENOSPC;
@@ -109,19 +105,13 @@ class WriteTest : public ::testing::Test {
       }
       return ::pwrite(fd, buf, n, off);
     };
-    cache::SpoolCallbacks cb;
-    cb.on_committed = [this](const cache::CommitResult& r) { fs_->OnCommitted(r); };
-    cb.on_failed = [this](cache::PendingId id, const cache::FailedFile& f) {
-      fs_->OnFailed(id, f);
-    };
-    cb.on_incomplete = [this](const cache::PendingFile& f) { fs_->OnIncomplete(f); };
-    absl::StatusOr<std::unique_ptr<cache::Spool>> spool = cache::Spool::Open(so, &api_, cb);
+    absl::StatusOr<std::unique_ptr<cache::Spool>> spool = cache::Spool::Open(so, &api_);
     ASSERT_TRUE(spool.ok()) << spool.status();
     spool_ = *std::move(spool);
     fs_->SetSpool(spool_.get());
     fs_->SetNotifier(&notifier_);
     fs_->SetServerVersion("3.1.0");
-    spool_->Start();
+    spool_->Start(fs_.get());
   }
 
   Filesystem& Fs() { return *fs_; }

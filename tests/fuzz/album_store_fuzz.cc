@@ -1,4 +1,4 @@
-// AlbumStore::Load (src/cache/album_store.cc) on any file content: the saved
+// AlbumStore::Load (src/fs/catalog_store.cc) on any file content: the saved
 // album list is read at every start, and a crash, a full disk or another
 // version may have left anything in it. Load must return the albums, or an
 // error, never crash.
@@ -16,8 +16,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "cache/album_store.h"
 #include "common/hash.h"
+#include "fs/catalog_store.h"
 #include "fuzz_dir.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string path = dir + "/albums";
   immichfs::fuzz::WriteWhole(path, text);
-  immichfs::cache::AlbumStore store(path, owner);
+  immichfs::fs::AlbumStore store(path, owner);
   (void)store.Load();
   return 0;
 }

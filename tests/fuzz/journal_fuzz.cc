@@ -1,5 +1,5 @@
 // The spool's recovery (Spool::Open: Journal::Load, MoveToFailed, ListFailed
-// in src/cache/journal.cc and spool_recover.cc) over a spool directory a crash
+// in src/spool/journal.cc and spool_recover.cc) over a spool directory a crash
 // may have left in any state: half-written or zero-filled journal records,
 // data without records, stray temp files, failed/ files with damaged .reason
 // texts. Recovery must keep, fail or drop each file and never crash.
@@ -19,10 +19,10 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "cache/spool.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "fuzz_dir.h"
+#include "spool/spool.h"
 
 namespace {
 
@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   immichfs::cache::SpoolOptions options;
   options.dir = dir;
-  auto spool = immichfs::cache::Spool::Open(options, /*api=*/nullptr, {});
+  auto spool = immichfs::cache::Spool::Open(options, /*api=*/nullptr);
   if (spool.ok()) {
     for (const auto& f : (*spool)->List("")) {
       char buf[64];

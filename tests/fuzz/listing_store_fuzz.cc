@@ -1,4 +1,4 @@
-// ListingStore::Load (src/fs/listing_store.cc) on any file content: stored
+// ListingStore::Load (src/fs/catalog_store.cc) on any file content: stored
 // listings are read at every start and after every restart, and a crash, a
 // full disk or another version may have left anything in them. Load must
 // return the listing, or an error, never crash.
@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "common/hash.h"
 #include "common/log.h"
-#include "fs/listing_store.h"
+#include "fs/catalog_store.h"
 #include "fuzz_dir.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -1,6 +1,6 @@
-// Tests for src/cache/journal.cc: the record format, the directory scan at
+// Tests for src/spool/journal.cc: the record format, the directory scan at
 // start-up, and failed/.
-#include "cache/journal.h"
+#include "spool/journal.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -5,7 +5,7 @@
 #ifndef IMMICHFS_TESTS_UNIT_SPOOL_SPOOL_FIXTURE_H_
 #define IMMICHFS_TESTS_UNIT_SPOOL_SPOOL_FIXTURE_H_
 
-#include "cache/spool.h"
+#include "spool/spool.h"
 
 #include <stdlib.h>
 #include <fcntl.h>
@@ -29,12 +29,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "cache/journal.h"
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
-#include "memory_immich/memory_immich.h"
 #include "gtest/gtest.h"
+#include "memory_immich/memory_immich.h"
+#include "spool/journal.h"
 
 namespace immichfs::cache {
 
@@ -86,24 +86,37 @@ class SpoolTest : public ::testing::Test {
     stdfs::remove_all(root_);
   }
 
+  // The spool's owner: records what the spool tells it; commits everything
+  // under its own name.
+  class TestOwner : public SpoolOwner {
+   public:
+    explicit TestOwner(SpoolTest* test) : test_(test) {}
+    absl::Status SpoolPrecheck(const std::string&, uint64_t) override {
+      return absl::OkStatus();
+    }
+    std::string UploadName(const std::string& name) override { return name; }
+    void OnCommitted(const CommitResult& r) override {
+      absl::MutexLock l(&test_->mu_);
+      test_->committed_.push_back(r);
+    }
+    void OnFailed(PendingId id, const FailedFile& f) override {
+      absl::MutexLock l(&test_->mu_);
+      test_->failed_.emplace_back(id, f);
+    }
+    void OnIncomplete(const PendingFile& f) override {
+      absl::MutexLock l(&test_->mu_);
+      test_->incomplete_.push_back(f);
+    }
+
+   private:
+    SpoolTest* const test_;
+  };
+
   void OpenSpool(bool start = true) {
-    SpoolCallbacks cb;
-    cb.on_committed = [this](const CommitResult& r) {
-      absl::MutexLock l(&mu_);
-      committed_.push_back(r);
-    };
-    cb.on_failed = [this](PendingId id, const FailedFile& f) {
-      absl::MutexLock l(&mu_);
-      failed_.emplace_back(id, f);
-    };
-    cb.on_incomplete = [this](const PendingFile& f) {
-      absl::MutexLock l(&mu_);
-      incomplete_.push_back(f);
-    };
-    absl::StatusOr<std::unique_ptr<Spool>> s = Spool::Open(options_, &api_, cb);
+    absl::StatusOr<std::unique_ptr<Spool>> s = Spool::Open(options_, &api_);
     ASSERT_TRUE(s.ok()) << s.status();
     spool_ = *std::move(s);
-    if (start) spool_->Start();
+    if (start) spool_->Start(&owner_);
   }
 
   // create + write + release, as `cp` does.
@@ -154,11 +167,12 @@ class SpoolTest : public ::testing::Test {
     });
   }
   absl::Notification held_, release_;
+  TestOwner owner_{this};  // outlives spool_
   std::unique_ptr<Spool> spool_;
   absl::Mutex mu_;
   std::vector<CommitResult> committed_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<PendingId, FailedFile>> failed_ ABSL_GUARDED_BY(mu_);
-  std::vector<PendingFile> incomplete_ ABSL_GUARDED_BY(mu_);  // on_incomplete
+  std::vector<PendingFile> incomplete_ ABSL_GUARDED_BY(mu_);  // OnIncomplete
 };
 
 }  // namespace immichfs::cache

@@ -1,4 +1,4 @@
-// Tests for the write-back spool (src/cache/spool*.cc, commit.cc) against
+// Tests for the write-back spool (src/spool/spool*.cc, commit.cc) against
 // FakeImmichApi. Settle and backoff are tiny; nothing asserts on timing:
 // tests wait for conditions with generous deadlines.
 #include "spool_fixture.h"
@@ -620,7 +620,7 @@ TEST_F(SpoolTest, UnlinkDuringCommitOfADuplicateFromElsewhereOnlyLeavesTheAlbum)
 // second refuses to open, naming the cause; it opens once the first closed.
 TEST_F(SpoolTest, SecondSpoolOnTheSameDirectoryIsRefused) {
   OpenSpool();
-  absl::StatusOr<std::unique_ptr<Spool>> second = Spool::Open(options_, &api_, SpoolCallbacks{});
+  absl::StatusOr<std::unique_ptr<Spool>> second = Spool::Open(options_, &api_);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("in use by another immichfs mount"),
             absl::string_view::npos) << second.status();
@@ -628,7 +628,7 @@ TEST_F(SpoolTest, SecondSpoolOnTheSameDirectoryIsRefused) {
             absl::string_view::npos) << second.status();
   EXPECT_NE(second.status().message().find("-o cache_dir="), absl::string_view::npos);
   spool_.reset();
-  second = Spool::Open(options_, &api_, SpoolCallbacks{});
+  second = Spool::Open(options_, &api_);
   EXPECT_TRUE(second.ok()) << second.status();
 }
 

@@ -35,8 +35,8 @@
 // Thread safety: all methods may be called concurrently; `mu_` guards the
 // state. Lock order: ReadHandle's mutex -> RangeStream::mu_ -> (nothing).
 // The cache is written without holding mu_.
-#ifndef IMMICHFS_CACHE_READ_STREAM_H_
-#define IMMICHFS_CACHE_READ_STREAM_H_
+#ifndef IMMICHFS_READCACHE_READ_STREAM_H_
+#define IMMICHFS_READCACHE_READ_STREAM_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -48,8 +48,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/block_fetcher.h"
-#include "cache/read_path.h"
+#include "readcache/block_fetcher.h"
+#include "readcache/read_path.h"
 
 namespace immichfs::cache {
 
@@ -138,4 +138,4 @@ class RangeStream {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_READ_STREAM_H_
+#endif  // IMMICHFS_READCACHE_READ_STREAM_H_

@@ -14,10 +14,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cache/spool.h"
-#include "cache/spool_internal.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 namespace {
@@ -209,7 +209,7 @@ void Spool::Impl::ReportIncomplete(const EntryPtr& e) {
     e->incomplete_unreported = false;
     f = ToPendingFile(*e);
   }
-  if (callbacks_.on_incomplete) callbacks_.on_incomplete(f);
+  if (SpoolOwner* owner = owner_.load()) owner->OnIncomplete(f);
 }
 
 absl::Status Spool::Impl::IncompleteError(const Entry& e) const {

@@ -1,4 +1,4 @@
-#include "cache/read_path.h"
+#include "readcache/read_path.h"
 
 #include <stdlib.h>
 
@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "cache/block_cache.h"
 #include "common/status.h"
 #include "fake_download_api.h"
 #include "gtest/gtest.h"
+#include "readcache/block_cache.h"
 
 namespace immichfs::cache {
 namespace {

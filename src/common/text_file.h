@@ -1,8 +1,8 @@
-// Small text files the cache keeps (the spool journal, failed/ reasons, the
-// saved album list): escaping that keeps them line-based and readable, and
+// Small text files immichfs keeps (the spool journal, failed/ reasons, the
+// stored catalog): escaping that keeps them line-based and readable, and
 // whole-file reads and atomic replacement.
-#ifndef IMMICHFS_CACHE_TEXT_FILE_H_
-#define IMMICHFS_CACHE_TEXT_FILE_H_
+#ifndef IMMICHFS_COMMON_TEXT_FILE_H_
+#define IMMICHFS_COMMON_TEXT_FILE_H_
 
 #include <cstdint>
 #include <optional>
@@ -13,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace immichfs::cache {
+namespace immichfs {
 
 // Percent-escapes '%', control characters and DEL; everything else (spaces,
 // UTF-8) stays readable. Unescape is its inverse (nullopt: malformed).
@@ -27,11 +27,14 @@ absl::Status WriteFileAtomically(const std::string& dir, const std::string& path
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
+// fsync of a directory, so a rename or unlink in it is durable.
+absl::Status SyncDir(const std::string& dir);
+
 // A time as whole Unix nanoseconds for a text field; InfinitePast (a time
 // Immich did not send) is INT64_MIN, and back.
 int64_t TimeToNanos(absl::Time t);
 absl::Time TimeFromNanos(int64_t ns);
 
-}  // namespace immichfs::cache
+}  // namespace immichfs
 
-#endif  // IMMICHFS_CACHE_TEXT_FILE_H_
+#endif  // IMMICHFS_COMMON_TEXT_FILE_H_

@@ -35,8 +35,8 @@
 // Lock order: ReadHandle's mu_ -> RangeStream::mu_; BlockFetcher::mu_ ->
 // BlockCache::mu_. Every handle must be destroyed before the ReadPath, whose
 // destructor waits for the stream threads the handles cancelled.
-#ifndef IMMICHFS_CACHE_READ_PATH_H_
-#define IMMICHFS_CACHE_READ_PATH_H_
+#ifndef IMMICHFS_READCACHE_READ_PATH_H_
+#define IMMICHFS_READCACHE_READ_PATH_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -87,7 +87,7 @@ struct ReadPathOptions {
 // fuse_ll replies with the spans as an iovec (fuse_reply_iov), so a streamed
 // byte is copied once by curl into its block and once by the kernel into the
 // page cache -- the per-read copy into a reply buffer (~6% of the daemon's CPU
-// on a sequential read) is gone. Plain types: fs/ and cache/ know no libfuse.
+// on a sequential read) is gone. Plain types: fs/ and readcache/ know no libfuse.
 struct ReadResult {
   struct Span {
     const char* data;
@@ -141,4 +141,4 @@ class ReadPath {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_READ_PATH_H_
+#endif  // IMMICHFS_READCACHE_READ_PATH_H_

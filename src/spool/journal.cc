@@ -1,4 +1,4 @@
-#include "cache/journal.h"
+#include "spool/journal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,8 +19,8 @@
 #include "common/hash.h"
 #include "common/iso_time.h"
 #include "common/status.h"
+#include "common/text_file.h"
 #include "common/unique_fd.h"
-#include "cache/text_file.h"
 
 namespace immichfs::cache {
 namespace {
@@ -359,13 +359,6 @@ std::vector<FailedFile> Journal::ListFailed() const {
     return a.failed_at < b.failed_at;
   });
   return out;
-}
-
-absl::Status SyncDir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoFromSyscall(errno, absl::StrCat("open directory ", dir));
-  if (::fsync(fd.get()) != 0) return ErrnoFromSyscall(errno, absl::StrCat("fsync ", dir));
-  return absl::OkStatus();
 }
 
 }  // namespace immichfs::cache

@@ -13,10 +13,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "cache/spool.h"
-#include "cache/spool_internal.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 

@@ -1,7 +1,7 @@
 // The spool's file operations, called by the fs layer on FUSE threads.
 // Shared per-file mechanics are in spool_files.cc; recovery, scheduling and
 // the upload workers in spool_worker.cc.
-#include "cache/spool.h"
+#include "spool/spool.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,24 +13,24 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cache/spool_internal.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 
 // --- Spool: forwards to Impl --------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options, immich::ImmichApi* api,
-                                                   SpoolCallbacks callbacks) {
-  auto impl = std::make_unique<Impl>(std::move(options), api, std::move(callbacks));
+absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options,
+                                                   immich::ImmichApi* api) {
+  auto impl = std::make_unique<Impl>(std::move(options), api);
   if (absl::Status st = impl->Recover(); !st.ok()) return st;
   return std::unique_ptr<Spool>(new Spool(std::move(impl)));
 }
 
 Spool::Spool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Spool::~Spool() = default;
-void Spool::Start() { impl_->Start(); }
+void Spool::Start(SpoolOwner* owner) { impl_->Start(owner); }
 
 absl::StatusOr<PendingId> Spool::Create(const std::string& album_id, const std::string& name,
                                         absl::Time mtime, const std::string& replaces_asset_id) {

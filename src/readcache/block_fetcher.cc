@@ -1,4 +1,4 @@
-#include "cache/block_fetcher.h"
+#include "readcache/block_fetcher.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -5,10 +5,12 @@
 // Lock order: Entry::io_mu before Impl::mu_. mu_ is never held across a
 // syscall on data or an Immich call, except the cheap journal writes of
 // metadata-only changes, which also hold io_mu.
-#ifndef IMMICHFS_CACHE_SPOOL_INTERNAL_H_
-#define IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+#ifndef IMMICHFS_SPOOL_SPOOL_INTERNAL_H_
+#define IMMICHFS_SPOOL_SPOOL_INTERNAL_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -21,11 +23,11 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cache/commit.h"
-#include "cache/journal.h"
-#include "cache/spool.h"
 #include "common/hash.h"
 #include "common/unique_fd.h"
+#include "spool/commit.h"
+#include "spool/journal.h"
+#include "spool/spool.h"
 
 namespace immichfs::cache {
 
@@ -66,23 +68,23 @@ struct Entry {
   uint64_t fsync_generation = 0;      // an Fsync wants this generation committed
   absl::Time due = absl::InfiniteFuture();  // kSettling: commit at or after this
   bool unlinked = false;              // Unlink()ed; gone once no handle is open
-  bool finishing = false;             // on_committed running; no more changes
+  bool finishing = false;             // OnCommitted running; no more changes
   bool gone = false;                  // left the spool (committed, failed, unlinked)
   absl::Status gone_status;           // why, for a waiting Fsync
   absl::Status last_error;            // of the latest failed attempt
   uint64_t last_error_generation = 0;
   uint64_t error_seq = 0;             // bumped by every failed attempt
-  bool incomplete_unreported = false; // marked; on_incomplete not called yet
+  bool incomplete_unreported = false; // marked; OnIncomplete not called yet
 };
 
 class Spool::Impl {
  public:
-  Impl(SpoolOptions options, immich::ImmichApi* api, SpoolCallbacks callbacks);
+  Impl(SpoolOptions options, immich::ImmichApi* api);
   ~Impl();
 
   // spool_worker.cc
   absl::Status Recover();
-  void Start();
+  void Start(SpoolOwner* owner);
   void Stop();
 
   // spool.cc
@@ -145,7 +147,7 @@ class Spool::Impl {
   // if the record on disk says kPending, is journaled at once.
   void MarkIncomplete(Entry& e, const absl::Status& error, bool lost)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
-  // Calls on_incomplete for a new mark. No lock held.
+  // Calls the owner's OnIncomplete for a new mark. No lock held.
   void ReportIncomplete(const EntryPtr& e);
   // What Fsync of an incomplete file returns.
   absl::Status IncompleteError(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,9 +176,25 @@ class Spool::Impl {
   bool StillNeeded(PendingId self, const std::string& asset_id);
   absl::Duration Backoff(int attempts) const;
 
-  const SpoolOptions options_;
+  // The owner's questions and answers as the worker code (RunJob,
+  // FinishSuccess, FinishFailure) calls them: hooks that forward to owner_.
+  // This shape keeps those functions unchanged while they are split in
+  // another branch; they can call owner_ directly after that merge.
+  struct Options : SpoolOptions {
+    std::function<absl::Status(const std::string& name, uint64_t size)> precheck;
+    std::function<std::string(const std::string& name)> upload_name;
+  };
+  struct Callbacks {
+    std::function<void(const CommitResult&)> on_committed;
+    std::function<void(PendingId, const FailedFile&)> on_failed;
+  };
+  static Options WithOwnerHooks(SpoolOptions options, const Impl* impl);
+
+  // Set once by Start(), before any worker runs; null before.
+  std::atomic<SpoolOwner*> owner_{nullptr};
+  const Options options_;
   immich::ImmichApi* const api_;
-  const SpoolCallbacks callbacks_;
+  const Callbacks callbacks_;
   const Journal journal_;
   // <dir>/lock, flock()ed for as long as this spool is open: one mount per
   // spool directory.
@@ -200,4 +218,4 @@ std::string WhatToDo(const absl::Status& error);
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_SPOOL_INTERNAL_H_
+#endif  // IMMICHFS_SPOOL_SPOOL_INTERNAL_H_

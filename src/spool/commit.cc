@@ -1,4 +1,4 @@
-#include "cache/commit.h"
+#include "spool/commit.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "cache/text_file.h"
+#include "common/text_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,12 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cache/journal.h"
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
-namespace immichfs::cache {
+namespace immichfs {
 namespace {
 
 absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
@@ -108,4 +107,11 @@ absl::Time TimeFromNanos(int64_t ns) {
   return ns == INT64_MIN ? absl::InfinitePast() : absl::FromUnixNanos(ns);
 }
 
-}  // namespace immichfs::cache
+absl::Status SyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoFromSyscall(errno, absl::StrCat("open directory ", dir));
+  if (::fsync(fd.get()) != 0) return ErrnoFromSyscall(errno, absl::StrCat("fsync ", dir));
+  return absl::OkStatus();
+}
+
+}  // namespace immichfs

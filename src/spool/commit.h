@@ -22,8 +22,8 @@
 // Every step is safe to repeat: a rerun after a failure or a crash at any
 // point finds the uploaded bytes by checksum and finishes the rest, so a file
 // never becomes two assets.
-#ifndef IMMICHFS_CACHE_COMMIT_H_
-#define IMMICHFS_CACHE_COMMIT_H_
+#ifndef IMMICHFS_SPOOL_COMMIT_H_
+#define IMMICHFS_SPOOL_COMMIT_H_
 
 #include <cstdint>
 #include <functional>
@@ -32,8 +32,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "cache/spool.h"
 #include "immich/api.h"
+#include "spool/spool.h"
 
 namespace immichfs::cache {
 
@@ -82,4 +82,4 @@ absl::StatusOr<std::string> HashFile(const std::string& path);
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_COMMIT_H_
+#endif  // IMMICHFS_SPOOL_COMMIT_H_

@@ -57,8 +57,8 @@
 // Thread safety: every method may be called from any thread at once. Calls
 // on one PendingId are serialised where they touch its bytes. Internals and
 // lock order: spool_internal.h.
-#ifndef IMMICHFS_CACHE_SPOOL_H_
-#define IMMICHFS_CACHE_SPOOL_H_
+#ifndef IMMICHFS_SPOOL_SPOOL_H_
+#define IMMICHFS_SPOOL_SPOOL_H_
 
 #include <sys/types.h>
 
@@ -108,7 +108,7 @@ struct PendingFile {
   absl::Status write_error;
 };
 
-// What a commit produced; passed to SpoolCallbacks::on_committed.
+// What a commit produced; passed to SpoolOwner::OnCommitted.
 struct CommitResult {
   PendingId id = 0;
   std::string album_id;
@@ -171,20 +171,26 @@ struct SpoolOptions {
   // Tests only: stands in for the sync_file_range(2) that waits for a
   // streamed file's earlier writeback before its pages are dropped.
   std::function<int(int fd, off_t offset, off_t length)> writeback_wait_for_test;
+};
+
+// The spool's owner (the fs layer): what the spool asks and tells it about
+// files. Given once, to Start(); no method is called before Start(), and the
+// owner must outlive the Spool.
+class SpoolOwner {
+ public:
+  virtual ~SpoolOwner() = default;
+
   // Asked on a worker thread before each commit attempt (no spool lock held)
   // with the file's current name and size. OK: commit. A retryable error
   // (IsRetryable, e.g. kUnavailable) postpones the attempt like a failed one
   // (backoff; a Rename reschedules it after the settle time); any other
   // error moves the file to failed/ with that reason, without an upload.
   // The fs uses it to hold files that still have a temporary name and to
-  // refuse types or empty files Immich would reject. Unset: always commit.
-  std::function<absl::Status(const std::string& name, uint64_t size)> precheck;
+  // refuse types or empty files Immich would reject.
+  virtual absl::Status SpoolPrecheck(const std::string& name, uint64_t size) = 0;
   // The filename Immich gets for a file's name (the fs's DecodeName: "a／b.jpg"
-  // is uploaded as "a/b.jpg"). Unset: the name itself.
-  std::function<std::string(const std::string& name)> upload_name;
-};
-
-struct SpoolCallbacks {
+  // is uploaded as "a/b.jpg").
+  virtual std::string UploadName(const std::string& name) = 0;
   // Runs on a worker thread once the file's latest generation is in Immich
   // and in the album and no handle is open, while the pending file is still
   // listed (so the owner can swap it for the asset without a visible gap).
@@ -193,16 +199,18 @@ struct SpoolCallbacks {
   // owner should then use the asset). When it returns, the pending file is
   // gone: Get() returns nullopt and calls on its id fail with kNotFound.
   // An Fsync with the file still open commits without calling this: the file
-  // stays pending with replaces_asset_id = the new asset, and the callback
-  // comes once it is closed (with the result of its last commit).
-  std::function<void(const CommitResult&)> on_committed;
+  // stays pending with replaces_asset_id = the new asset, and the call comes
+  // once it is closed (with the result of its last commit).
+  virtual void OnCommitted(const CommitResult& result) = 0;
   // Runs on a worker thread after a file was moved to failed/ (it is already
   // gone from the spool by then).
-  std::function<void(PendingId, const FailedFile&)> on_failed;
+  virtual void OnFailed(PendingId id, const FailedFile& failed) = 0;
   // Runs once when a file becomes incomplete (a write, flush or fsync of it
   // failed), on the thread that saw the error, with no spool lock held: the
-  // owner logs what happened and what to do. Must not block for long.
-  std::function<void(const PendingFile&)> on_incomplete;
+  // owner logs what happened and what to do. Must not block for long. Not
+  // called before Start() (a file marked before is reported only by its
+  // state).
+  virtual void OnIncomplete(const PendingFile& file) = 0;
 };
 
 class Spool {
@@ -210,8 +218,7 @@ class Spool {
   // Opens (creating if needed) options.dir and loads its journal. Nothing is
   // committed until Start(). `api` must outlive the Spool.
   static absl::StatusOr<std::unique_ptr<Spool>> Open(SpoolOptions options,
-                                                     immich::ImmichApi* api,
-                                                     SpoolCallbacks callbacks);
+                                                     immich::ImmichApi* api);
   // Stops the workers, waiting for commits in flight to end (the API calls
   // they are in are not interrupted). Pending data stays for the next Open().
   ~Spool();
@@ -219,8 +226,9 @@ class Spool {
   Spool& operator=(const Spool&) = delete;
 
   // Starts the upload workers; every pending file found by Open() is queued
-  // for commit (after the settle time).
-  void Start();
+  // for commit (after the settle time). From now on the spool asks and tells
+  // `owner` (which must outlive the Spool) about its files.
+  void Start(SpoolOwner* owner);
 
   // A new, empty pending file with one open handle (a FUSE create). The name
   // is not checked for clashes: that is the fs layer's job.
@@ -296,4 +304,4 @@ class Spool {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_SPOOL_H_
+#endif  // IMMICHFS_SPOOL_SPOOL_H_

@@ -1,4 +1,4 @@
-#include "cache/read_stream.h"
+#include "readcache/read_stream.h"
 
 #include <algorithm>
 #include <cerrno>

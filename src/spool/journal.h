@@ -28,8 +28,8 @@
 //
 // This file also owns the failed/ folder: files Immich refused for good are
 // moved there with a <file>.reason text next to them.
-#ifndef IMMICHFS_CACHE_JOURNAL_H_
-#define IMMICHFS_CACHE_JOURNAL_H_
+#ifndef IMMICHFS_SPOOL_JOURNAL_H_
+#define IMMICHFS_SPOOL_JOURNAL_H_
 
 #include <cstdint>
 #include <string>
@@ -39,7 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "cache/spool.h"
+#include "spool/spool.h"
 
 namespace immichfs::cache {
 
@@ -120,9 +120,6 @@ class Journal {
   std::string dir_;
 };
 
-// fsync of a directory, so a rename or unlink in it is durable.
-absl::Status SyncDir(const std::string& dir);
-
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_JOURNAL_H_
+#endif  // IMMICHFS_SPOOL_JOURNAL_H_

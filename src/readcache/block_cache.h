@@ -40,8 +40,8 @@
 // in-memory index; reading and writing block data happen outside it, only the
 // rename/unlink that publish or drop a block happen under it, so the index and
 // the directory never disagree. A leaf lock: nothing else is locked under it.
-#ifndef IMMICHFS_CACHE_BLOCK_CACHE_H_
-#define IMMICHFS_CACHE_BLOCK_CACHE_H_
+#ifndef IMMICHFS_READCACHE_BLOCK_CACHE_H_
+#define IMMICHFS_READCACHE_BLOCK_CACHE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -145,4 +145,4 @@ class BlockCache {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_BLOCK_CACHE_H_
+#endif  // IMMICHFS_READCACHE_BLOCK_CACHE_H_

@@ -14,11 +14,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cache/spool.h"
-#include "cache/spool_internal.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 namespace immichfs::cache {
 
@@ -41,17 +41,37 @@ std::string WhatToDo(const absl::Status& error) {
   }
 }
 
-Spool::Impl::Impl(SpoolOptions options, immich::ImmichApi* api, SpoolCallbacks callbacks)
-    : options_(std::move(options)),
+Spool::Impl::Options Spool::Impl::WithOwnerHooks(SpoolOptions options, const Impl* impl) {
+  Options o;
+  static_cast<SpoolOptions&>(o) = std::move(options);
+  o.precheck = [impl](const std::string& name, uint64_t size) {
+    SpoolOwner* owner = impl->owner_.load();
+    return owner != nullptr ? owner->SpoolPrecheck(name, size) : absl::OkStatus();
+  };
+  o.upload_name = [impl](const std::string& name) {
+    SpoolOwner* owner = impl->owner_.load();
+    return owner != nullptr ? owner->UploadName(name) : name;
+  };
+  return o;
+}
+
+Spool::Impl::Impl(SpoolOptions options, immich::ImmichApi* api)
+    : options_(WithOwnerHooks(std::move(options), this)),
       api_(api),
-      callbacks_(std::move(callbacks)),
+      callbacks_{[this](const CommitResult& r) {
+                   if (SpoolOwner* owner = owner_.load()) owner->OnCommitted(r);
+                 },
+                 [this](PendingId id, const FailedFile& f) {
+                   if (SpoolOwner* owner = owner_.load()) owner->OnFailed(id, f);
+                 }},
       journal_(options_.dir) {}
 
 Spool::Impl::~Impl() { Stop(); }
 
-void Spool::Impl::Start() {
+void Spool::Impl::Start(SpoolOwner* owner) {
   absl::MutexLock l(&mu_);
   if (!workers_.empty() || stopping_) return;
+  owner_.store(owner);
   for (auto& [id, e] : entries_) {
     if (e->state == PendingFile::State::kSettling) e->due = absl::Now() + options_.settle;
   }

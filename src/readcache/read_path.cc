@@ -1,4 +1,4 @@
-#include "cache/read_path.h"
+#include "readcache/read_path.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,11 +8,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "cache/block_cache.h"
-#include "cache/block_fetcher.h"
-#include "cache/read_stream.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "readcache/block_cache.h"
+#include "readcache/block_fetcher.h"
+#include "readcache/read_stream.h"
 
 namespace immichfs::cache {
 namespace {

@@ -15,8 +15,8 @@
 // Thread safety: Fetch may be called concurrently. Lock order:
 // BlockFetcher::mu_ -> BlockCache::mu_ (Contains is called under mu_);
 // Pending::mu is a leaf.
-#ifndef IMMICHFS_CACHE_BLOCK_FETCHER_H_
-#define IMMICHFS_CACHE_BLOCK_FETCHER_H_
+#ifndef IMMICHFS_READCACHE_BLOCK_FETCHER_H_
+#define IMMICHFS_READCACHE_BLOCK_FETCHER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "cache/block_cache.h"
 #include "immich/api.h"
+#include "readcache/block_cache.h"
 
 namespace immichfs::cache {
 
@@ -77,4 +77,4 @@ class BlockFetcher {
 
 }  // namespace immichfs::cache
 
-#endif  // IMMICHFS_CACHE_BLOCK_FETCHER_H_
+#endif  // IMMICHFS_READCACHE_BLOCK_FETCHER_H_

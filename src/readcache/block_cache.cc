@@ -1,4 +1,4 @@
-#include "cache/block_cache.h"
+#include "readcache/block_cache.h"
 
 #include <dirent.h>
 #include <fcntl.h>
