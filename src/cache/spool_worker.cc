@@ -110,6 +110,9 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
   }
 }
 
+// Steps: snapshot the generation (under its io_mu) / route it (unlinked,
+// incomplete, refused by the precheck, no upload link) / commit it, unless it
+// is in Immich already / finish (FinishSuccess, FinishFailure).
 void Spool::Impl::RunJob(const EntryPtr& e) {
   CommitJob job;
   uint64_t gen = 0;
@@ -131,46 +134,19 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
       incomplete = !e->rec.write_error.empty();
       gen = e->job_generation = e->generation;
       if (e->committed_generation == gen) finalize = e->committed;
-      job.id = e->rec.id;
-      job.size = e->rec.size;
-      job.album_id = e->rec.album_id;
-      job.name = e->rec.name;
-      job.mtime = e->rec.mtime;
-      job.sha1_hex = e->rec.sha1_hex;
-      job.replaces_asset_id = e->rec.replaces_asset_id;
-      job.prev_album_id = e->rec.prev_album_id;
-      job.restored_asset_id = e->rec.restored_asset_id;
+      SnapshotJobLocked(*e, job);
     }
     if (options_.upload_name) job.upload_name = options_.upload_name(job.name);
     job.data_path = journal_.UploadPath(job.id);
     job.device_asset_id = absl::StrCat(options_.device_id, "-", job.id, "-", gen);
-    if (!unlinked && !finalize) {
-      ::unlink(job.data_path.c_str());
-      if (::link(journal_.DataPath(job.id).c_str(), job.data_path.c_str()) != 0) {
-        link_error = absl::InternalError(
-            absl::StrCat("link ", job.data_path, " for upload: ", std::strerror(errno)));
-      } else {
-        e->upload_linked = true;
-      }
-    }
+    if (!unlinked && !finalize) link_error = LinkForUpload(*e, job);
   }
   if (unlinked) {
     FinishFailure(e, gen, absl::CancelledError("unlinked"));
     return;
   }
   if (incomplete && !finalize) {
-    // A write, flush or fsync of it failed (just now, or before an fsync
-    // asked for this commit): nothing is sent; it waits for a rewrite.
-    ::unlink(job.data_path.c_str());
-    {
-      absl::MutexLock io(&e->io_mu);
-      e->upload_linked = false;
-      absl::MutexLock l(&mu_);
-      --in_flight_;
-      e->state = PendingFile::State::kOpen;
-      Schedule(*e, options_.settle);
-      cv_.SignalAll();
-    }
+    ParkIncomplete(e, job);
     ReportIncomplete(e);
     return;
   }
@@ -193,34 +169,75 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   if (finalize) {
     result = *finalize;
   } else {
-    CommitHooks hooks;
-    hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
-      absl::MutexLock io(&e->io_mu);
-      JournalRecord record;
-      {
-        absl::MutexLock l(&mu_);
-        if (e->unlinked) return absl::OkStatus();  // the record is gone: keep it so
-        e->rec.restored_asset_id = asset_id;
-        record = e->rec;
-      }
-      record.state = e->disk_state;
-      return journal_.Write(record, /*sync=*/true);
-    };
-    hooks.still_needed = [this, id = job.id](const std::string& asset_id) {
-      return StillNeeded(id, asset_id);
-    };
-    result = Commit(*api_, job, hooks);
-    ::unlink(job.data_path.c_str());
-    absl::MutexLock io(&e->io_mu);
-    e->upload_linked = false;
-    absl::MutexLock l(&mu_);
-    if (!job.sha1_hex.empty() && e->generation == gen) e->rec.sha1_hex = job.sha1_hex;
+    result = CommitSnapshot(e, job, gen);
   }
   if (result.ok()) {
     FinishSuccess(e, job, gen, *result);
   } else {
     FinishFailure(e, gen, result.status());
   }
+}
+
+void Spool::Impl::SnapshotJobLocked(const Entry& e, CommitJob& job) const {
+  job.id = e.rec.id;
+  job.size = e.rec.size;
+  job.album_id = e.rec.album_id;
+  job.name = e.rec.name;
+  job.mtime = e.rec.mtime;
+  job.sha1_hex = e.rec.sha1_hex;
+  job.replaces_asset_id = e.rec.replaces_asset_id;
+  job.prev_album_id = e.rec.prev_album_id;
+  job.restored_asset_id = e.rec.restored_asset_id;
+}
+
+absl::Status Spool::Impl::LinkForUpload(Entry& e, const CommitJob& job) {
+  ::unlink(job.data_path.c_str());
+  if (::link(journal_.DataPath(job.id).c_str(), job.data_path.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("link ", job.data_path, " for upload: ", std::strerror(errno)));
+  }
+  e.upload_linked = true;
+  return absl::OkStatus();
+}
+
+void Spool::Impl::ParkIncomplete(const EntryPtr& e, const CommitJob& job) {
+  // A write, flush or fsync of it failed (just now, or before an fsync
+  // asked for this commit): nothing is sent; it waits for a rewrite.
+  ::unlink(job.data_path.c_str());
+  absl::MutexLock io(&e->io_mu);
+  e->upload_linked = false;
+  absl::MutexLock l(&mu_);
+  --in_flight_;
+  e->state = PendingFile::State::kOpen;
+  Schedule(*e, options_.settle);
+  cv_.SignalAll();
+}
+
+absl::StatusOr<CommitResult> Spool::Impl::CommitSnapshot(const EntryPtr& e, CommitJob& job,
+                                                         uint64_t gen) {
+  CommitHooks hooks;
+  hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
+    absl::MutexLock io(&e->io_mu);
+    JournalRecord record;
+    {
+      absl::MutexLock l(&mu_);
+      if (e->unlinked) return absl::OkStatus();  // the record is gone: keep it so
+      e->rec.restored_asset_id = asset_id;
+      record = e->rec;
+    }
+    record.state = e->disk_state;
+    return journal_.Write(record, /*sync=*/true);
+  };
+  hooks.still_needed = [this, id = job.id](const std::string& asset_id) {
+    return StillNeeded(id, asset_id);
+  };
+  absl::StatusOr<CommitResult> result = Commit(*api_, job, hooks);
+  ::unlink(job.data_path.c_str());
+  absl::MutexLock io(&e->io_mu);
+  e->upload_linked = false;
+  absl::MutexLock l(&mu_);
+  if (!job.sha1_hex.empty() && e->generation == gen) e->rec.sha1_hex = job.sha1_hex;
+  return result;
 }
 
 void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
