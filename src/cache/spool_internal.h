@@ -181,6 +181,17 @@ class Spool::Impl {
   absl::StatusOr<CommitResult> CommitSnapshot(const EntryPtr& e, CommitJob& job, uint64_t gen);
   void FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
                      const CommitResult& result);
+  // What FinishSuccess does next.
+  enum class AfterCommit {
+    kUndo,         // unlinked meanwhile, or renamed onto another asset
+    kCommitAgain,  // changed or still open: pending, the next commit overwrites it
+    kHandOver,     // the latest generation is in Immich: hand over, drop the file
+  };
+  // FinishSuccess's first step: the outcome goes into the entry (committed
+  // generation, or gone if unlinked and closed) and, for a file that stays
+  // pending, durably into its journal record; workers and Fsync are woken.
+  AfterCommit RecordSuccess(Entry& e, const CommitJob& job, uint64_t job_gen,
+                            const CommitResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   void FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error);
   // Moves a closed file to failed/; nullopt if that failed (it stays pending).
   std::optional<FailedFile> Fail(const EntryPtr& e, const absl::Status& error)

@@ -240,60 +240,17 @@ absl::StatusOr<CommitResult> Spool::Impl::CommitSnapshot(const EntryPtr& e, Comm
   return result;
 }
 
+// Steps: record the outcome in the entry and the journal (RecordSuccess) /
+// then by what it says: undo the commit, or leave the file pending for its
+// newer changes, or hand the asset over to the owner and drop the file.
 void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
                                 const CommitResult& result) {
-  bool undo = false;   // unlinked meanwhile, or renamed onto another asset
-  bool leave = false;  // the latest generation is in Immich: hand over
-  bool persist = false;
-  JournalRecord record;
+  AfterCommit next;
   {
     absl::MutexLock io(&e->io_mu);
-    {
-      absl::MutexLock l(&mu_);
-      --in_flight_;
-      if (!e->unlinked && e->committed_generation != job_gen) ++commits_done_;
-      if (e->unlinked) {
-        undo = true;
-        if (e->handles == 0) {
-          entries_.erase(job.id);
-          e->gone = true;
-        }
-        e->state = PendingFile::State::kOpen;
-      } else {
-        e->committed_generation = job_gen;
-        e->committed = result;
-        e->rec.attempts = 0;
-        e->last_error = absl::OkStatus();
-        if (e->generation == job_gen && e->handles == 0) {
-          e->finishing = true;
-          leave = true;
-        } else {
-          // Changed (or still open) meanwhile: the next commit overwrites
-          // the asset this one made, unless a rename chose another target.
-          if (e->rec.replaces_asset_id != job.replaces_asset_id) {
-            undo = true;
-          } else {
-            e->rec.replaces_asset_id = result.asset_id;
-            e->rec.prev_album_id = result.album_id;
-          }
-          e->rec.restored_asset_id.clear();
-          record = e->rec;
-          persist = true;
-          e->state = PendingFile::State::kOpen;
-          Schedule(*e, e->generation == job_gen ? absl::ZeroDuration() : options_.settle);
-        }
-      }
-      cv_.SignalAll();
-    }
-    if (persist) {
-      record.state = e->disk_state;
-      if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
-        LOG(kError, "spool: journal update after committing '%s' failed: %s", job.name,
-            st.ToString());
-      }
-    }
+    next = RecordSuccess(*e, job, job_gen, result);
   }
-  if (undo) {
+  if (next == AfterCommit::kUndo) {
     if (absl::Status st = UndoCommit(*api_, result); !st.ok()) {
       LOG(kWarning, "spool: '%s' changed during its commit; asset %s could not be taken out "
           "of album %s again: %s", job.name, result.asset_id, result.album_id, st.ToString());
@@ -302,7 +259,7 @@ void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_
         "meanwhile", job.name, result.asset_id);
     return;
   }
-  if (!leave) {
+  if (next == AfterCommit::kCommitAgain) {
     LOG(kInfo, "spool: committed '%s' to album %s as asset %s; newer changes follow",
         job.name, job.album_id, result.asset_id);
     return;
@@ -321,6 +278,61 @@ void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_
   if (it != entries_.end() && it->second == e) entries_.erase(it);
   e->gone = true;
   cv_.SignalAll();
+}
+
+Spool::Impl::AfterCommit Spool::Impl::RecordSuccess(Entry& e, const CommitJob& job,
+                                                    uint64_t job_gen,
+                                                    const CommitResult& result) {
+  bool undo = false;   // unlinked meanwhile, or renamed onto another asset
+  bool leave = false;  // the latest generation is in Immich: hand over
+  bool persist = false;
+  JournalRecord record;
+  {
+    absl::MutexLock l(&mu_);
+    --in_flight_;
+    if (!e.unlinked && e.committed_generation != job_gen) ++commits_done_;
+    if (e.unlinked) {
+      undo = true;
+      if (e.handles == 0) {
+        entries_.erase(job.id);
+        e.gone = true;
+      }
+      e.state = PendingFile::State::kOpen;
+    } else {
+      e.committed_generation = job_gen;
+      e.committed = result;
+      e.rec.attempts = 0;
+      e.last_error = absl::OkStatus();
+      if (e.generation == job_gen && e.handles == 0) {
+        e.finishing = true;
+        leave = true;
+      } else {
+        // Changed (or still open) meanwhile: the next commit overwrites
+        // the asset this one made, unless a rename chose another target.
+        if (e.rec.replaces_asset_id != job.replaces_asset_id) {
+          undo = true;
+        } else {
+          e.rec.replaces_asset_id = result.asset_id;
+          e.rec.prev_album_id = result.album_id;
+        }
+        e.rec.restored_asset_id.clear();
+        record = e.rec;
+        persist = true;
+        e.state = PendingFile::State::kOpen;
+        Schedule(e, e.generation == job_gen ? absl::ZeroDuration() : options_.settle);
+      }
+    }
+    cv_.SignalAll();
+  }
+  if (persist) {
+    record.state = e.disk_state;
+    if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+      LOG(kError, "spool: journal update after committing '%s' failed: %s", job.name,
+          st.ToString());
+    }
+  }
+  if (undo) return AfterCommit::kUndo;
+  return leave ? AfterCommit::kHandOver : AfterCommit::kCommitAgain;
 }
 
 void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error) {
