@@ -193,6 +193,14 @@ class Spool::Impl {
   AfterCommit RecordSuccess(Entry& e, const CommitJob& job, uint64_t job_gen,
                             const CommitResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   void FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error);
+  // FinishFailure for a file that was not unlinked: notes the attempt
+  // (count, last error, recent errors) and schedules a retry (backoff, or
+  // the settle time if the file changed meanwhile) with the count durably in
+  // the journal; or, for a permanent error about the current bytes of a
+  // closed file, moves it to failed/ (Fail), which it returns.
+  std::optional<FailedFile> RecordFailure(const EntryPtr& e, uint64_t job_gen,
+                                          const absl::Status& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->io_mu);
   // Moves a closed file to failed/; nullopt if that failed (it stays pending).
   std::optional<FailedFile> Fail(const EntryPtr& e, const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->io_mu);

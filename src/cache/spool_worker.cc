@@ -335,8 +335,10 @@ Spool::Impl::AfterCommit Spool::Impl::RecordSuccess(Entry& e, const CommitJob& j
   return leave ? AfterCommit::kHandOver : AfterCommit::kCommitAgain;
 }
 
+// Steps: an unlinked file is dropped (and an earlier version of it taken out
+// of the album); any other notes the attempt and is retried or, refused for
+// good, moved to failed/ (RecordFailure); the owner hears of a failed file.
 void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error) {
-  const bool retry = IsRetryable(error);
   std::optional<FailedFile> failed;
   PendingId id;
   // Unlinked during this commit while an earlier version (fsync with the
@@ -346,9 +348,6 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
   bool dropped = false;
   {
     absl::MutexLock io(&e->io_mu);
-    bool fail_now = false;
-    JournalRecord record;
-    absl::Duration delay;
     {
       absl::MutexLock l(&mu_);
       --in_flight_;
@@ -366,44 +365,7 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
       }
     }
     // The journal entry went with the unlink: nothing more to record then.
-    if (!dropped) {
-      {
-        absl::MutexLock l(&mu_);
-        ++e->rec.attempts;
-        e->last_error = error;
-        e->last_error_generation = job_gen;
-        ++e->error_seq;
-        RecordError(*e, error);
-        // A permanent error is final only for the bytes it was about, and only
-        // once nobody has the file open.
-        fail_now = !retry && e->generation == job_gen && e->handles == 0;
-        if (!fail_now) {
-          ++commits_retried_;
-          // Changed meanwhile (a rename, new bytes): the new version settles
-          // like any change; the old one's error says nothing about it.
-          delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
-          e->state = PendingFile::State::kOpen;
-          Schedule(*e, delay);
-          record = e->rec;
-        }
-        cv_.SignalAll();
-      }
-      if (fail_now) {
-        failed = Fail(e, error);
-      } else {
-        LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
-            record.name, record.album_id, record.attempts, error.ToString(),
-            absl::FormatDuration(delay));
-        // The count is advisory, but the write replaces the durable record:
-        // never without fsync, or a power cut can leave it empty or torn and
-        // recovery would take the confirmed bytes for an orphan.
-        record.state = e->disk_state;
-        if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
-          LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
-              st.ToString());
-        }
-      }
-    }
+    if (!dropped) failed = RecordFailure(e, job_gen, error);
   }
   if (earlier) {
     if (absl::Status st = UndoCommit(*api_, *earlier); !st.ok()) {
@@ -415,6 +377,48 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
     }
   }
   if (failed && callbacks_.on_failed) callbacks_.on_failed(id, *failed);
+}
+
+std::optional<FailedFile> Spool::Impl::RecordFailure(const EntryPtr& e, uint64_t job_gen,
+                                                     const absl::Status& error) {
+  const bool retry = IsRetryable(error);
+  bool fail_now = false;
+  JournalRecord record;
+  absl::Duration delay;
+  {
+    absl::MutexLock l(&mu_);
+    ++e->rec.attempts;
+    e->last_error = error;
+    e->last_error_generation = job_gen;
+    ++e->error_seq;
+    RecordError(*e, error);
+    // A permanent error is final only for the bytes it was about, and only
+    // once nobody has the file open.
+    fail_now = !retry && e->generation == job_gen && e->handles == 0;
+    if (!fail_now) {
+      ++commits_retried_;
+      // Changed meanwhile (a rename, new bytes): the new version settles
+      // like any change; the old one's error says nothing about it.
+      delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
+      e->state = PendingFile::State::kOpen;
+      Schedule(*e, delay);
+      record = e->rec;
+    }
+    cv_.SignalAll();
+  }
+  if (fail_now) return Fail(e, error);
+  LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
+      record.name, record.album_id, record.attempts, error.ToString(),
+      absl::FormatDuration(delay));
+  // The count is advisory, but the write replaces the durable record:
+  // never without fsync, or a power cut can leave it empty or torn and
+  // recovery would take the confirmed bytes for an orphan.
+  record.state = e->disk_state;
+  if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+    LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
+        st.ToString());
+  }
+  return std::nullopt;
 }
 
 std::optional<FailedFile> Spool::Impl::Fail(const EntryPtr& e, const absl::Status& error) {
