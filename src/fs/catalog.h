@@ -203,9 +203,9 @@ class Catalog {
   // Sets `incomplete` if a page hid assets.
   static std::vector<Index> MergePages(std::vector<Page>& pages, bool& incomplete);
   // Installs the paged listing; if the album is still as it was before the
-  // pages (key_before, gen_before) and the listing is complete, returns its
-  // assets for the listing store, else nothing (and a changed album is paged
-  // again at the next look).
+  // pages (key_before, gen_before), the listing is complete and a listing
+  // store is set, returns its assets for the store, else nothing (and a
+  // changed album is paged again at the next look).
   std::vector<AssetRec> InstallFetchedLocked(AlbumState& album, std::vector<Index> listed,
                                              bool incomplete, const AlbumKey& key_before,
                                              uint64_t gen_before)
