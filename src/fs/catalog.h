@@ -196,6 +196,23 @@ class Catalog {
 
   // catalog_fetch.cc
   absl::Status FetchListing(const std::string& album_id);
+  // FetchListing's steps. Pages 1..expected, kParallelPages at a time; after
+  // a failed page or the real last one, the pages not asked for yet stay
+  // unfetched (fetched = false). No lock held; the album is claimed.
+  std::vector<Page> FetchPromisedPages(const std::string& album_id, int expected)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The pages' assets in page order, each once (pages asked for at different
+  // moments overlap if the album changed); empties every page's `listed`.
+  // Sets `incomplete` if a page hid assets.
+  static std::vector<Index> MergePages(std::vector<Page>& pages, bool& incomplete);
+  // Installs the paged listing; if the album is still as it was before the
+  // pages (key_before, gen_before), the listing is complete and a listing
+  // store is set, returns its assets for the store, else nothing (and a
+  // changed album is paged again at the next look).
+  std::vector<AssetRec> InstallFetchedLocked(AlbumState& album, std::vector<Index> listed,
+                                             bool incomplete, const AlbumKey& key_before,
+                                             uint64_t gen_before)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Page FetchPage(const std::string& album_id, int page) ABSL_LOCKS_EXCLUDED(mu_);
   // catalog.cc
   // The album's listing from the listing store, if it holds one for the

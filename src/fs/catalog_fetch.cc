@@ -134,6 +134,10 @@ bool Catalog::FollowNextPages(const std::string& album_id, int64_t max_pages,
   return false;
 }
 
+// Steps: note the album as the pages will describe it (and how many pages it
+// promises) / page it in parallel (FetchPromisedPages), then follow nextPage
+// (FollowNextPages) / merge the pages, each asset once (MergePages) / install
+// the listing and pick what to save (InstallFetchedLocked) / save it.
 absl::Status Catalog::FetchListing(const std::string& album_id) {
   // Each page goes into the asset table as it arrives, so what is held
   // meanwhile is a few pages and 4 bytes per asset, not the whole album twice.
@@ -164,7 +168,38 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
     asset_count = it->second.view.asset_count;
     promised = std::min(PagesFor(asset_count), kMaxPages);
   }
-  const int expected = static_cast<int>(promised);
+  std::vector<Page> pages = FetchPromisedPages(album_id, static_cast<int>(promised));
+  for (const Page& p : pages) {
+    if (!p.status.ok()) return p.status;
+  }
+  pages.erase(std::remove_if(pages.begin(), pages.end(), [](const Page& p) { return !p.fetched; }),
+              pages.end());
+  // Search lists the hidden video half of a live photo too; assetCount does not.
+  const bool cut = FollowNextPages(album_id, 2 * promised + kExtraPages, asset_count, pages);
+  if (!pages.back().status.ok()) return pages.back().status;
+
+  bool incomplete = cut;
+  std::vector<Index> listed = MergePages(pages, incomplete);
+  const size_t count = listed.size();
+  std::vector<AssetRec> to_save;  // what goes to the listing store, if anything
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = albums_.find(album_id);
+    if (it == albums_.end()) {
+      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
+    }
+    to_save = InstallFetchedLocked(it->second, std::move(listed), incomplete, key_before,
+                                   gen_before);
+  }
+  if (!to_save.empty()) {
+    SaveListingAsync(album_id, key_before, gen_before, std::move(to_save));
+  }
+  if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
+  return absl::OkStatus();
+}
+
+std::vector<Catalog::Page> Catalog::FetchPromisedPages(const std::string& album_id,
+                                                       int expected) {
   std::vector<Page> pages(static_cast<size_t>(expected));
   std::atomic<int> next{0};
   auto worker = [&] {
@@ -187,61 +222,45 @@ absl::Status Catalog::FetchListing(const std::string& album_id) {
   }
   worker();
   for (std::thread& t : helpers) t.join();
-  for (const Page& p : pages) {
-    if (!p.status.ok()) return p.status;
-  }
-  pages.erase(std::remove_if(pages.begin(), pages.end(), [](const Page& p) { return !p.fetched; }),
-              pages.end());
-  // Search lists the hidden video half of a live photo too; assetCount does not.
-  const bool cut = FollowNextPages(album_id, 2 * promised + kExtraPages, asset_count, pages);
-  if (!pages.back().status.ok()) return pages.back().status;
+  return pages;
+}
 
+std::vector<Catalog::Index> Catalog::MergePages(std::vector<Page>& pages, bool& incomplete) {
   // Pages asked for at different moments can overlap when the album changed
   // in between: each asset once.
   std::vector<Index> listed;
-  bool incomplete = cut;
-  {
-    size_t total = 0;
-    for (const Page& p : pages) total += p.listed.size();
-    listed.reserve(total);
-    absl::flat_hash_set<Index> seen;
-    if (pages.size() > 1) seen.reserve(total);
-    for (Page& p : pages) {
-      incomplete = incomplete || p.incomplete;
-      for (Index i : p.listed) {
-        if (pages.size() == 1 || seen.insert(i).second) listed.push_back(i);
-      }
-      p.listed = {};
+  size_t total = 0;
+  for (const Page& p : pages) total += p.listed.size();
+  listed.reserve(total);
+  absl::flat_hash_set<Index> seen;
+  if (pages.size() > 1) seen.reserve(total);
+  for (Page& p : pages) {
+    incomplete = incomplete || p.incomplete;
+    for (Index i : p.listed) {
+      if (pages.size() == 1 || seen.insert(i).second) listed.push_back(i);
     }
+    p.listed = {};
   }
+  return listed;
+}
 
-  const size_t count = listed.size();
-  std::vector<AssetRec> to_save;  // what goes to the listing store, if anything
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = albums_.find(album_id);
-    if (it == albums_.end()) {
-      return absl::NotFoundError(absl::StrCat("album ", album_id, " is gone"));
-    }
-    AlbumState& album = it->second;
-    InstallListingLocked(album, std::move(listed), incomplete);
-    album.stored_ok = false;  // paged: what Immich said wins from now on
-    if (!(key_before == KeyOf(album)) || gen_before != album.store_gen) {
-      // We changed the album while its pages came (or a new album list
-      // says it changed): they may predate that change. Page again at the
-      // next look, and store none of it.
-      album.listed = false;
-    } else if (listings_ != nullptr && !incomplete) {
-      to_save.reserve(album.listing.size());
-      for (const Listed& l : album.listing) to_save.push_back(assets_.Get(l.asset));
-      album.maybe_stored = true;
-    }
+std::vector<AssetRec> Catalog::InstallFetchedLocked(AlbumState& album, std::vector<Index> listed,
+                                                    bool incomplete, const AlbumKey& key_before,
+                                                    uint64_t gen_before) {
+  std::vector<AssetRec> to_save;
+  InstallListingLocked(album, std::move(listed), incomplete);
+  album.stored_ok = false;  // paged: what Immich said wins from now on
+  if (!(key_before == KeyOf(album)) || gen_before != album.store_gen) {
+    // We changed the album while its pages came (or a new album list
+    // says it changed): they may predate that change. Page again at the
+    // next look, and store none of it.
+    album.listed = false;
+  } else if (listings_ != nullptr && !incomplete) {
+    to_save.reserve(album.listing.size());
+    for (const Listed& l : album.listing) to_save.push_back(assets_.Get(l.asset));
+    album.maybe_stored = true;
   }
-  if (!to_save.empty()) {
-    SaveListingAsync(album_id, key_before, gen_before, std::move(to_save));
-  }
-  if (count >= kTrimAfter) ReturnFreedMemory();  // the pages' JSON
-  return absl::OkStatus();
+  return to_save;
 }
 
 }  // namespace immichfs::fs

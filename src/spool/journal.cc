@@ -102,89 +102,118 @@ std::string EncodeRecord(const JournalRecord& r) {
   return out;
 }
 
-absl::StatusOr<JournalRecord> DecodeRecord(absl::string_view text) {
-  auto corrupt = [](absl::string_view why) {
-    return absl::DataLossError(absl::StrCat("spool journal record is corrupt: ", why));
-  };
-  // The check line is the last one; it covers every byte before it.
+namespace {
+
+absl::Status Corrupt(absl::string_view why) {
+  return absl::DataLossError(absl::StrCat("spool journal record is corrupt: ", why));
+}
+
+// DecodeRecord's first step (integrity): the check line is the last one; it
+// covers every byte before it. Guarantees on success: the returned body (the
+// lines before the check line, each with its newline) is what was written,
+// not torn or damaged.
+absl::StatusOr<absl::string_view> CheckedBody(absl::string_view text) {
   absl::string_view body = text;
-  if (!absl::ConsumeSuffix(&body, "\n")) return corrupt("no final newline (torn write?)");
+  if (!absl::ConsumeSuffix(&body, "\n")) return Corrupt("no final newline (torn write?)");
   size_t nl = body.rfind('\n');
-  if (nl == absl::string_view::npos) return corrupt("no check line");
+  if (nl == absl::string_view::npos) return Corrupt("no check line");
   absl::string_view check_line = body.substr(nl + 1);
   body = text.substr(0, nl + 1);
   if (!absl::ConsumePrefix(&check_line, "check ") || check_line.size() != 16) {
-    return corrupt("no check line");
+    return Corrupt("no check line");
   }
   uint64_t want = 0;
-  if (!absl::SimpleHexAtoi(check_line, &want)) return corrupt("check is not hex");
-  if (Xxh64(body.data(), body.size()) != want) return corrupt("check does not match");
+  if (!absl::SimpleHexAtoi(check_line, &want)) return Corrupt("check is not hex");
+  if (Xxh64(body.data(), body.size()) != want) return Corrupt("check does not match");
+  return body;
+}
 
-  std::vector<absl::string_view> lines = absl::StrSplit(body, '\n', absl::SkipEmpty());
+// The fields a record must have, as DecodeRecord finds them.
+struct RequiredFields {
+  bool id = false, album = false, name = false, size = false, mtime = false, state = false;
+};
+
+// DecodeRecord's second step, one field: stores the value of `key` in `r`
+// and notes a required field in `seen`; false if the value is not valid for
+// the key. Unknown keys (written by a newer version) are ignored.
+bool ParseField(absl::string_view key, const std::string& value, JournalRecord& r,
+                RequiredFields& seen) {
+  bool ok = true;
+  if (key == "id") {
+    ok = absl::SimpleAtoi(value, &r.id) && r.id != 0;
+    seen.id = true;
+  } else if (key == "state") {
+    if (value == "pending") {
+      r.state = JournalRecord::State::kPending;
+    } else if (value == "writing") {
+      r.state = JournalRecord::State::kWriting;
+    } else {
+      ok = false;
+    }
+    seen.state = true;
+  } else if (key == "album") {
+    r.album_id = value;
+    seen.album = true;
+  } else if (key == "name") {
+    r.name = value;
+    seen.name = !value.empty();
+  } else if (key == "mtime_ns") {
+    int64_t ns = 0;
+    ok = absl::SimpleAtoi(value, &ns);
+    r.mtime = absl::FromUnixNanos(ns);
+    seen.mtime = true;
+  } else if (key == "size") {
+    ok = absl::SimpleAtoi(value, &r.size);
+    seen.size = true;
+  } else if (key == "sha1") {
+    r.sha1_hex = value;
+    ok = r.sha1_hex.empty() || (r.sha1_hex.size() == 40 && ParseSha1(r.sha1_hex).has_value());
+  } else if (key == "replaces") {
+    r.replaces_asset_id = value;
+  } else if (key == "prev_album") {
+    r.prev_album_id = value;
+  } else if (key == "restored") {
+    r.restored_asset_id = value;
+  } else if (key == "attempts") {
+    ok = absl::SimpleAtoi(value, &r.attempts) && r.attempts >= 0;
+  } else if (key == "write_error") {
+    size_t space = value.find(' ');
+    ok = space != std::string::npos && space + 1 < value.size() &&
+         absl::SimpleAtoi(value.substr(0, space), &r.write_errno) && r.write_errno > 0;
+    if (ok) r.write_error = value.substr(space + 1);
+  } else if (key == "write_lost") {
+    ok = value == "1";
+    r.write_lost = ok;
+  }  // Unknown keys: written by a newer version, ignored.
+  return ok;
+}
+
+}  // namespace
+
+// Steps: integrity (CheckedBody) / header / fields, one line each
+// (ParseField) / every required field present.
+absl::StatusOr<JournalRecord> DecodeRecord(absl::string_view text) {
+  absl::StatusOr<absl::string_view> body = CheckedBody(text);
+  if (!body.ok()) return body.status();
+  std::vector<absl::string_view> lines = absl::StrSplit(*body, '\n', absl::SkipEmpty());
   if (lines.empty() || lines[0] != kMagic) {
-    return corrupt(absl::StrCat("unknown header '", lines.empty() ? "" : lines[0], "'"));
+    return Corrupt(absl::StrCat("unknown header '", lines.empty() ? "" : lines[0], "'"));
   }
   JournalRecord r;
-  bool have_id = false, have_album = false, have_name = false, have_size = false,
-       have_mtime = false, have_state = false;
+  RequiredFields seen;
   for (size_t i = 1; i < lines.size(); ++i) {
     absl::string_view line = lines[i];
     size_t sp = line.find(' ');
     absl::string_view key = line.substr(0, sp);
     absl::string_view raw = sp == absl::string_view::npos ? "" : line.substr(sp + 1);
     std::optional<std::string> value = Unescape(raw);
-    if (!value) return corrupt(absl::StrCat("bad escape in '", key, "'"));
-    bool ok = true;
-    if (key == "id") {
-      ok = absl::SimpleAtoi(*value, &r.id) && r.id != 0;
-      have_id = true;
-    } else if (key == "state") {
-      if (*value == "pending") {
-        r.state = JournalRecord::State::kPending;
-      } else if (*value == "writing") {
-        r.state = JournalRecord::State::kWriting;
-      } else {
-        ok = false;
-      }
-      have_state = true;
-    } else if (key == "album") {
-      r.album_id = *value;
-      have_album = true;
-    } else if (key == "name") {
-      r.name = *value;
-      have_name = !value->empty();
-    } else if (key == "mtime_ns") {
-      int64_t ns = 0;
-      ok = absl::SimpleAtoi(*value, &ns);
-      r.mtime = absl::FromUnixNanos(ns);
-      have_mtime = true;
-    } else if (key == "size") {
-      ok = absl::SimpleAtoi(*value, &r.size);
-      have_size = true;
-    } else if (key == "sha1") {
-      r.sha1_hex = *value;
-      ok = r.sha1_hex.empty() || (r.sha1_hex.size() == 40 && ParseSha1(r.sha1_hex).has_value());
-    } else if (key == "replaces") {
-      r.replaces_asset_id = *value;
-    } else if (key == "prev_album") {
-      r.prev_album_id = *value;
-    } else if (key == "restored") {
-      r.restored_asset_id = *value;
-    } else if (key == "attempts") {
-      ok = absl::SimpleAtoi(*value, &r.attempts) && r.attempts >= 0;
-    } else if (key == "write_error") {
-      size_t space = value->find(' ');
-      ok = space != std::string::npos && space + 1 < value->size() &&
-           absl::SimpleAtoi(value->substr(0, space), &r.write_errno) && r.write_errno > 0;
-      if (ok) r.write_error = value->substr(space + 1);
-    } else if (key == "write_lost") {
-      ok = *value == "1";
-      r.write_lost = ok;
-    }  // Unknown keys: written by a newer version, ignored.
-    if (!ok) return corrupt(absl::StrCat("bad value for '", key, "'"));
+    if (!value) return Corrupt(absl::StrCat("bad escape in '", key, "'"));
+    if (!ParseField(key, *value, r, seen)) {
+      return Corrupt(absl::StrCat("bad value for '", key, "'"));
+    }
   }
-  if (!have_id || !have_album || !have_name || !have_size || !have_mtime || !have_state) {
-    return corrupt("a required field is missing");
+  if (!seen.id || !seen.album || !seen.name || !seen.size || !seen.mtime || !seen.state) {
+    return Corrupt("a required field is missing");
   }
   return r;
 }

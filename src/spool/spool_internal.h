@@ -167,9 +167,42 @@ class Spool::Impl {
   // The next entry ready to commit, marked kCommitting; nullptr on Stop().
   EntryPtr NextJob();
   void RunJob(const EntryPtr& e);
+  // RunJob's steps. The snapshot: the job's fields from the record, as of
+  // the generation being committed.
+  void SnapshotJobLocked(const Entry& e, CommitJob& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hard-links the data to job.data_path, so the upload's bytes stay put
+  // while the file changes (upload_linked). The error is the job's outcome.
+  absl::Status LinkForUpload(Entry& e, const CommitJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
+  // An incomplete file: sends nothing, drops the upload link and idles the
+  // file (kOpen, settling again) until a rewrite. Takes io_mu, then mu_.
+  void ParkIncomplete(const EntryPtr& e, const CommitJob& job);
+  // Runs the commit protocol on the snapshot, with the journal and the other
+  // pending files as its hooks; then the upload link is gone and a hash it
+  // computed is kept for the generation it describes. Takes no lock across
+  // the Immich calls.
+  absl::StatusOr<CommitResult> CommitSnapshot(const EntryPtr& e, CommitJob& job, uint64_t gen);
   void FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
                      const CommitResult& result);
+  // What FinishSuccess does next.
+  enum class AfterCommit {
+    kUndo,         // unlinked meanwhile, or renamed onto another asset
+    kCommitAgain,  // changed or still open: pending, the next commit overwrites it
+    kHandOver,     // the latest generation is in Immich: hand over, drop the file
+  };
+  // FinishSuccess's first step: the outcome goes into the entry (committed
+  // generation, or gone if unlinked and closed) and, for a file that stays
+  // pending, durably into its journal record; workers and Fsync are woken.
+  AfterCommit RecordSuccess(Entry& e, const CommitJob& job, uint64_t job_gen,
+                            const CommitResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.io_mu);
   void FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error);
+  // FinishFailure for a file that was not unlinked: notes the attempt
+  // (count, last error, recent errors) and schedules a retry (backoff, or
+  // the settle time if the file changed meanwhile) with the count durably in
+  // the journal; or, for a permanent error about the current bytes of a
+  // closed file, moves it to failed/ (Fail), which it returns.
+  std::optional<FailedFile> RecordFailure(const EntryPtr& e, uint64_t job_gen,
+                                          const absl::Status& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->io_mu);
   // Moves a closed file to failed/; nullopt if that failed (it stays pending).
   std::optional<FailedFile> Fail(const EntryPtr& e, const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->io_mu);

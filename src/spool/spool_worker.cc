@@ -130,6 +130,9 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
   }
 }
 
+// Steps: snapshot the generation (under its io_mu) / route it (unlinked,
+// incomplete, refused by the precheck, no upload link) / commit it, unless it
+// is in Immich already / finish (FinishSuccess, FinishFailure).
 void Spool::Impl::RunJob(const EntryPtr& e) {
   CommitJob job;
   uint64_t gen = 0;
@@ -151,46 +154,19 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
       incomplete = !e->rec.write_error.empty();
       gen = e->job_generation = e->generation;
       if (e->committed_generation == gen) finalize = e->committed;
-      job.id = e->rec.id;
-      job.size = e->rec.size;
-      job.album_id = e->rec.album_id;
-      job.name = e->rec.name;
-      job.mtime = e->rec.mtime;
-      job.sha1_hex = e->rec.sha1_hex;
-      job.replaces_asset_id = e->rec.replaces_asset_id;
-      job.prev_album_id = e->rec.prev_album_id;
-      job.restored_asset_id = e->rec.restored_asset_id;
+      SnapshotJobLocked(*e, job);
     }
     if (options_.upload_name) job.upload_name = options_.upload_name(job.name);
     job.data_path = journal_.UploadPath(job.id);
     job.device_asset_id = absl::StrCat(options_.device_id, "-", job.id, "-", gen);
-    if (!unlinked && !finalize) {
-      ::unlink(job.data_path.c_str());
-      if (::link(journal_.DataPath(job.id).c_str(), job.data_path.c_str()) != 0) {
-        link_error = absl::InternalError(
-            absl::StrCat("link ", job.data_path, " for upload: ", std::strerror(errno)));
-      } else {
-        e->upload_linked = true;
-      }
-    }
+    if (!unlinked && !finalize) link_error = LinkForUpload(*e, job);
   }
   if (unlinked) {
     FinishFailure(e, gen, absl::CancelledError("unlinked"));
     return;
   }
   if (incomplete && !finalize) {
-    // A write, flush or fsync of it failed (just now, or before an fsync
-    // asked for this commit): nothing is sent; it waits for a rewrite.
-    ::unlink(job.data_path.c_str());
-    {
-      absl::MutexLock io(&e->io_mu);
-      e->upload_linked = false;
-      absl::MutexLock l(&mu_);
-      --in_flight_;
-      e->state = PendingFile::State::kOpen;
-      Schedule(*e, options_.settle);
-      cv_.SignalAll();
-    }
+    ParkIncomplete(e, job);
     ReportIncomplete(e);
     return;
   }
@@ -213,28 +189,7 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   if (finalize) {
     result = *finalize;
   } else {
-    CommitHooks hooks;
-    hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
-      absl::MutexLock io(&e->io_mu);
-      JournalRecord record;
-      {
-        absl::MutexLock l(&mu_);
-        if (e->unlinked) return absl::OkStatus();  // the record is gone: keep it so
-        e->rec.restored_asset_id = asset_id;
-        record = e->rec;
-      }
-      record.state = e->disk_state;
-      return journal_.Write(record, /*sync=*/true);
-    };
-    hooks.still_needed = [this, id = job.id](const std::string& asset_id) {
-      return StillNeeded(id, asset_id);
-    };
-    result = Commit(*api_, job, hooks);
-    ::unlink(job.data_path.c_str());
-    absl::MutexLock io(&e->io_mu);
-    e->upload_linked = false;
-    absl::MutexLock l(&mu_);
-    if (!job.sha1_hex.empty() && e->generation == gen) e->rec.sha1_hex = job.sha1_hex;
+    result = CommitSnapshot(e, job, gen);
   }
   if (result.ok()) {
     FinishSuccess(e, job, gen, *result);
@@ -243,60 +198,79 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   }
 }
 
-void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
-                                const CommitResult& result) {
-  bool undo = false;   // unlinked meanwhile, or renamed onto another asset
-  bool leave = false;  // the latest generation is in Immich: hand over
-  bool persist = false;
-  JournalRecord record;
-  {
+void Spool::Impl::SnapshotJobLocked(const Entry& e, CommitJob& job) const {
+  job.id = e.rec.id;
+  job.size = e.rec.size;
+  job.album_id = e.rec.album_id;
+  job.name = e.rec.name;
+  job.mtime = e.rec.mtime;
+  job.sha1_hex = e.rec.sha1_hex;
+  job.replaces_asset_id = e.rec.replaces_asset_id;
+  job.prev_album_id = e.rec.prev_album_id;
+  job.restored_asset_id = e.rec.restored_asset_id;
+}
+
+absl::Status Spool::Impl::LinkForUpload(Entry& e, const CommitJob& job) {
+  ::unlink(job.data_path.c_str());
+  if (::link(journal_.DataPath(job.id).c_str(), job.data_path.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("link ", job.data_path, " for upload: ", std::strerror(errno)));
+  }
+  e.upload_linked = true;
+  return absl::OkStatus();
+}
+
+void Spool::Impl::ParkIncomplete(const EntryPtr& e, const CommitJob& job) {
+  // A write, flush or fsync of it failed (just now, or before an fsync
+  // asked for this commit): nothing is sent; it waits for a rewrite.
+  ::unlink(job.data_path.c_str());
+  absl::MutexLock io(&e->io_mu);
+  e->upload_linked = false;
+  absl::MutexLock l(&mu_);
+  --in_flight_;
+  e->state = PendingFile::State::kOpen;
+  Schedule(*e, options_.settle);
+  cv_.SignalAll();
+}
+
+absl::StatusOr<CommitResult> Spool::Impl::CommitSnapshot(const EntryPtr& e, CommitJob& job,
+                                                         uint64_t gen) {
+  CommitHooks hooks;
+  hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
     absl::MutexLock io(&e->io_mu);
+    JournalRecord record;
     {
       absl::MutexLock l(&mu_);
-      --in_flight_;
-      if (!e->unlinked && e->committed_generation != job_gen) ++commits_done_;
-      if (e->unlinked) {
-        undo = true;
-        if (e->handles == 0) {
-          entries_.erase(job.id);
-          e->gone = true;
-        }
-        e->state = PendingFile::State::kOpen;
-      } else {
-        e->committed_generation = job_gen;
-        e->committed = result;
-        e->rec.attempts = 0;
-        e->last_error = absl::OkStatus();
-        if (e->generation == job_gen && e->handles == 0) {
-          e->finishing = true;
-          leave = true;
-        } else {
-          // Changed (or still open) meanwhile: the next commit overwrites
-          // the asset this one made, unless a rename chose another target.
-          if (e->rec.replaces_asset_id != job.replaces_asset_id) {
-            undo = true;
-          } else {
-            e->rec.replaces_asset_id = result.asset_id;
-            e->rec.prev_album_id = result.album_id;
-          }
-          e->rec.restored_asset_id.clear();
-          record = e->rec;
-          persist = true;
-          e->state = PendingFile::State::kOpen;
-          Schedule(*e, e->generation == job_gen ? absl::ZeroDuration() : options_.settle);
-        }
-      }
-      cv_.SignalAll();
+      if (e->unlinked) return absl::OkStatus();  // the record is gone: keep it so
+      e->rec.restored_asset_id = asset_id;
+      record = e->rec;
     }
-    if (persist) {
-      record.state = e->disk_state;
-      if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
-        LOG(kError, "spool: journal update after committing '%s' failed: %s", job.name,
-            st.ToString());
-      }
-    }
+    record.state = e->disk_state;
+    return journal_.Write(record, /*sync=*/true);
+  };
+  hooks.still_needed = [this, id = job.id](const std::string& asset_id) {
+    return StillNeeded(id, asset_id);
+  };
+  absl::StatusOr<CommitResult> result = Commit(*api_, job, hooks);
+  ::unlink(job.data_path.c_str());
+  absl::MutexLock io(&e->io_mu);
+  e->upload_linked = false;
+  absl::MutexLock l(&mu_);
+  if (!job.sha1_hex.empty() && e->generation == gen) e->rec.sha1_hex = job.sha1_hex;
+  return result;
+}
+
+// Steps: record the outcome in the entry and the journal (RecordSuccess) /
+// then by what it says: undo the commit, or leave the file pending for its
+// newer changes, or hand the asset over to the owner and drop the file.
+void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
+                                const CommitResult& result) {
+  AfterCommit next;
+  {
+    absl::MutexLock io(&e->io_mu);
+    next = RecordSuccess(*e, job, job_gen, result);
   }
-  if (undo) {
+  if (next == AfterCommit::kUndo) {
     if (absl::Status st = UndoCommit(*api_, result); !st.ok()) {
       LOG(kWarning, "spool: '%s' changed during its commit; asset %s could not be taken out "
           "of album %s again: %s", job.name, result.asset_id, result.album_id, st.ToString());
@@ -305,7 +279,7 @@ void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_
         "meanwhile", job.name, result.asset_id);
     return;
   }
-  if (!leave) {
+  if (next == AfterCommit::kCommitAgain) {
     LOG(kInfo, "spool: committed '%s' to album %s as asset %s; newer changes follow",
         job.name, job.album_id, result.asset_id);
     return;
@@ -326,8 +300,65 @@ void Spool::Impl::FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_
   cv_.SignalAll();
 }
 
+Spool::Impl::AfterCommit Spool::Impl::RecordSuccess(Entry& e, const CommitJob& job,
+                                                    uint64_t job_gen,
+                                                    const CommitResult& result) {
+  bool undo = false;   // unlinked meanwhile, or renamed onto another asset
+  bool leave = false;  // the latest generation is in Immich: hand over
+  bool persist = false;
+  JournalRecord record;
+  {
+    absl::MutexLock l(&mu_);
+    --in_flight_;
+    if (!e.unlinked && e.committed_generation != job_gen) ++commits_done_;
+    if (e.unlinked) {
+      undo = true;
+      if (e.handles == 0) {
+        entries_.erase(job.id);
+        e.gone = true;
+      }
+      e.state = PendingFile::State::kOpen;
+    } else {
+      e.committed_generation = job_gen;
+      e.committed = result;
+      e.rec.attempts = 0;
+      e.last_error = absl::OkStatus();
+      if (e.generation == job_gen && e.handles == 0) {
+        e.finishing = true;
+        leave = true;
+      } else {
+        // Changed (or still open) meanwhile: the next commit overwrites
+        // the asset this one made, unless a rename chose another target.
+        if (e.rec.replaces_asset_id != job.replaces_asset_id) {
+          undo = true;
+        } else {
+          e.rec.replaces_asset_id = result.asset_id;
+          e.rec.prev_album_id = result.album_id;
+        }
+        e.rec.restored_asset_id.clear();
+        record = e.rec;
+        persist = true;
+        e.state = PendingFile::State::kOpen;
+        Schedule(e, e.generation == job_gen ? absl::ZeroDuration() : options_.settle);
+      }
+    }
+    cv_.SignalAll();
+  }
+  if (persist) {
+    record.state = e.disk_state;
+    if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+      LOG(kError, "spool: journal update after committing '%s' failed: %s", job.name,
+          st.ToString());
+    }
+  }
+  if (undo) return AfterCommit::kUndo;
+  return leave ? AfterCommit::kHandOver : AfterCommit::kCommitAgain;
+}
+
+// Steps: an unlinked file is dropped (and an earlier version of it taken out
+// of the album); any other notes the attempt and is retried or, refused for
+// good, moved to failed/ (RecordFailure); the owner hears of a failed file.
 void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl::Status& error) {
-  const bool retry = IsRetryable(error);
   std::optional<FailedFile> failed;
   PendingId id;
   // Unlinked during this commit while an earlier version (fsync with the
@@ -337,9 +368,6 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
   bool dropped = false;
   {
     absl::MutexLock io(&e->io_mu);
-    bool fail_now = false;
-    JournalRecord record;
-    absl::Duration delay;
     {
       absl::MutexLock l(&mu_);
       --in_flight_;
@@ -357,44 +385,7 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
       }
     }
     // The journal entry went with the unlink: nothing more to record then.
-    if (!dropped) {
-      {
-        absl::MutexLock l(&mu_);
-        ++e->rec.attempts;
-        e->last_error = error;
-        e->last_error_generation = job_gen;
-        ++e->error_seq;
-        RecordError(*e, error);
-        // A permanent error is final only for the bytes it was about, and only
-        // once nobody has the file open.
-        fail_now = !retry && e->generation == job_gen && e->handles == 0;
-        if (!fail_now) {
-          ++commits_retried_;
-          // Changed meanwhile (a rename, new bytes): the new version settles
-          // like any change; the old one's error says nothing about it.
-          delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
-          e->state = PendingFile::State::kOpen;
-          Schedule(*e, delay);
-          record = e->rec;
-        }
-        cv_.SignalAll();
-      }
-      if (fail_now) {
-        failed = Fail(e, error);
-      } else {
-        LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
-            record.name, record.album_id, record.attempts, error.ToString(),
-            absl::FormatDuration(delay));
-        // The count is advisory, but the write replaces the durable record:
-        // never without fsync, or a power cut can leave it empty or torn and
-        // recovery would take the confirmed bytes for an orphan.
-        record.state = e->disk_state;
-        if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
-          LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
-              st.ToString());
-        }
-      }
-    }
+    if (!dropped) failed = RecordFailure(e, job_gen, error);
   }
   if (earlier) {
     if (absl::Status st = UndoCommit(*api_, *earlier); !st.ok()) {
@@ -406,6 +397,48 @@ void Spool::Impl::FinishFailure(const EntryPtr& e, uint64_t job_gen, const absl:
     }
   }
   if (failed && callbacks_.on_failed) callbacks_.on_failed(id, *failed);
+}
+
+std::optional<FailedFile> Spool::Impl::RecordFailure(const EntryPtr& e, uint64_t job_gen,
+                                                     const absl::Status& error) {
+  const bool retry = IsRetryable(error);
+  bool fail_now = false;
+  JournalRecord record;
+  absl::Duration delay;
+  {
+    absl::MutexLock l(&mu_);
+    ++e->rec.attempts;
+    e->last_error = error;
+    e->last_error_generation = job_gen;
+    ++e->error_seq;
+    RecordError(*e, error);
+    // A permanent error is final only for the bytes it was about, and only
+    // once nobody has the file open.
+    fail_now = !retry && e->generation == job_gen && e->handles == 0;
+    if (!fail_now) {
+      ++commits_retried_;
+      // Changed meanwhile (a rename, new bytes): the new version settles
+      // like any change; the old one's error says nothing about it.
+      delay = retry && e->generation == job_gen ? Backoff(e->rec.attempts) : options_.settle;
+      e->state = PendingFile::State::kOpen;
+      Schedule(*e, delay);
+      record = e->rec;
+    }
+    cv_.SignalAll();
+  }
+  if (fail_now) return Fail(e, error);
+  LOG(kWarning, "spool: commit of '%s' (album %s) failed, attempt %d: %s; retrying in %s",
+      record.name, record.album_id, record.attempts, error.ToString(),
+      absl::FormatDuration(delay));
+  // The count is advisory, but the write replaces the durable record:
+  // never without fsync, or a power cut can leave it empty or torn and
+  // recovery would take the confirmed bytes for an orphan.
+  record.state = e->disk_state;
+  if (absl::Status st = journal_.Write(record, /*sync=*/true); !st.ok()) {
+    LOG(kWarning, "spool: could not note the attempt count of '%s': %s", record.name,
+        st.ToString());
+  }
+  return std::nullopt;
 }
 
 std::optional<FailedFile> Spool::Impl::Fail(const EntryPtr& e, const absl::Status& error) {
