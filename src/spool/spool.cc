@@ -260,9 +260,10 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
     e.rec.mtime = absl::Now();
     e.rec.sha1_hex.clear();
     ++e.generation;
-    // A rewrite (to 0) drops every byte the failure touched; a cut within
-    // the file keeps only bytes that were written, unless the disk lost some.
-    if (!e.rec.write_error.empty() && (size == 0 || (!e.rec.write_lost && size <= old_size))) {
+    // Only a rewrite (to 0) drops every byte the failure touched: a cut
+    // within the file may keep a hole or old bytes where a write failed in
+    // the middle (concurrent writes, an in-place pwrite).
+    if (!e.rec.write_error.empty() && size == 0) {
       LOG(kInfo, "spool: %s was truncated to %d bytes after a failed write (%s); it commits "
           "once it is closed cleanly", what, size, e.rec.write_error);
       e.rec.write_error.clear();

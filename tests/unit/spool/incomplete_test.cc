@@ -1,7 +1,7 @@
 // Tests for incomplete files and the size limit (spool.h, "Incomplete
 // files" and "Size limit"): a file whose write, flush or fsync failed is
 // never committed as it stands -- not after the settle time, not on fsync,
-// not after a restart -- until it is written again or truncated, or deleted;
+// not after a restart -- until it is written again (or truncated to 0), or deleted;
 // and no file may grow beyond what the spool's disk can hold.
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -120,6 +120,28 @@ TEST_F(IncompleteTest, ATruncateThatGrowsTheFileKeepsItIncomplete) {
   PastSettle();
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
   EXPECT_EQ(ToErrno(spool_->Get(id)->write_error), ENOSPC);
+}
+
+// A write that failed in the middle (an in-place pwrite, or one of several
+// concurrent writes) leaves old bytes below the size: a truncate to the same
+// size, or a shorter one, keeps the mark; only a truncate to 0 clears it.
+TEST_F(IncompleteTest, ATruncateWithinTheFileKeepsItIncomplete) {
+  FailWritesWhenFull();
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "mid.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "0123456789abcdef", 16).ok());
+  full_ = true;
+  EXPECT_EQ(ToErrno(spool_->Write(*id, 4, "XXXXXXXX", 8)), ENOSPC);
+  full_ = false;
+  ASSERT_TRUE(spool_->Truncate(*id, 16).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC) << "the same size";
+  ASSERT_TRUE(spool_->Truncate(*id, 12).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC) << "a shorter size";
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitIncomplete(*id));
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
 }
 
 // A write error on one handle makes the file incomplete for every handle:

@@ -470,10 +470,13 @@ TEST_F(SpoolTest, FullDiskGivesEnospcAndKeepsWhatWasThere) {
   ASSERT_TRUE(spool_->Write(*id, 4, "+more", 5).ok());
   EXPECT_EQ(ToErrno(spool_->Fsync(*id)), ENOSPC);
   EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC);
-  // Cut back to what was written, then written on: whole again.
+  // Cut back to what was written: still marked (a failed write in the middle
+  // would leave a hole below the cut). Written again from the start: whole.
   ASSERT_TRUE(spool_->Truncate(*id, 4).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC);
+  ASSERT_TRUE(spool_->Truncate(*id, 0).ok());
   EXPECT_TRUE(spool_->Get(*id)->write_error.ok());
-  ASSERT_TRUE(spool_->Write(*id, 4, "+more", 5).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "kept+more", 9).ok());
   ASSERT_TRUE(spool_->Release(*id).ok());
   ASSERT_TRUE(spool_->Fsync(*id).ok());
   ASSERT_TRUE(WaitCommitted(*id));
