@@ -11,6 +11,8 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/str_format.h"
+
 #include "spool_fixture.h"
 
 namespace immichfs::cache {
@@ -227,6 +229,38 @@ TEST_F(IncompleteTest, TheMarkSurvivesARestart) {
   ASSERT_TRUE(spool_->Release(id).ok());
   ASSERT_TRUE(WaitCommitted(id));
   EXPECT_EQ(api_.Bytes(CommittedFor(id)->asset_id), "again");
+}
+
+// A record with "state incomplete" (what this version writes) and one with
+// state pending plus the write_error keys (earlier builds) both recover as
+// incomplete, never committed.
+TEST_F(IncompleteTest, BothRecordFormsOfTheMarkRecoverAsIncomplete) {
+  OpenSpool(/*start=*/false);
+  PendingId a = Put("a.jpg", "complete a");
+  PendingId b = Put("b.jpg", "complete b");
+  spool_.reset();
+  Journal journal(options_.dir);
+  auto rewrite = [&](PendingId id, const std::string& state) {
+    std::string text = ReadText(journal.MetaPath(id));
+    std::string body = text.substr(0, text.rfind("check "));
+    size_t at = body.find("\nstate pending\n");
+    ASSERT_NE(at, std::string::npos) << body;
+    body.replace(at, 15, "\nstate " + state + "\n");
+    body += "write_error 5 disk error\n";
+    std::ofstream(journal.MetaPath(id), std::ios::trunc)
+        << body << absl::StrFormat("check %016x\n", Xxh64(body.data(), body.size()));
+  };
+  rewrite(a, "incomplete");
+  rewrite(b, "pending");
+  OpenSpool();
+  for (PendingId id : {a, b}) {
+    std::optional<PendingFile> f = spool_->Get(id);
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->state, PendingFile::State::kIncomplete);
+    EXPECT_EQ(ToErrno(f->write_error), EIO) << f->write_error;
+  }
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
 }
 
 // A file that was complete and closed, reopened, and then a write failed:
