@@ -4,6 +4,7 @@
 // not after a restart -- until it is written again (or truncated to 0), or deleted;
 // and no file may grow beyond what the spool's disk can hold.
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -261,6 +262,26 @@ TEST_F(IncompleteTest, BothRecordFormsOfTheMarkRecoverAsIncomplete) {
   }
   PastSettle();
   EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+}
+
+// The data was synced but its journal record could not be written: close
+// returns the error, so the file is incomplete and does not commit later.
+TEST_F(IncompleteTest, AFailedRecordWriteMarksTheFile) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "rec.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "content", 7).ok());
+  Journal journal(options_.dir);
+  const std::string blocker = journal.TempPath(*id, "meta");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);  // the record's temp file cannot be created
+  absl::Status st = spool_->Release(*id);
+  EXPECT_FALSE(st.ok()) << "close reports the failed record write";
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  ASSERT_TRUE(WaitIncomplete(*id));
+  EXPECT_FALSE(spool_->Get(*id)->write_error.ok());
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+  EXPECT_EQ(Reported(), 1);
 }
 
 // A file that was complete and closed, reopened, and then a write failed:
