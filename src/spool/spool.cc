@@ -443,7 +443,12 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   for (;;) {
     if (e->committed_generation >= want) return absl::OkStatus();
     if (e->gone) return e->unlinked ? absl::OkStatus() : as_io_error(e->gone_status);
-    if (!e->unlinked && !e->rec.write_error.empty()) return IncompleteError(*e);
+    if (!e->unlinked && !e->rec.write_error.empty()) {
+      // The request goes with this fsync: once the mark is cleared, a
+      // rewrite still open must not be taken at once as "fsync waits".
+      e->fsync_generation = 0;
+      return IncompleteError(*e);
+    }
     if (e->error_seq != seq && e->last_error_generation >= want) {
       return as_io_error(e->last_error);
     }

@@ -194,6 +194,39 @@ TEST_F(IncompleteTest, AWaitingFsyncReturnsTheErrorOfALaterWrite) {
   EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file";
 }
 
+// An fsync that returned the error of a later write withdraws its request:
+// once a rewrite clears the mark, the file is not committed while still open.
+TEST_F(IncompleteTest, AnFsyncThatReturnedTheErrorNoLongerWaits) {
+  FailWritesWhenFull();
+  options_.upload_workers = 1;
+  OpenSpool();
+  HoldCallsTo(Method::kBulkUploadCheck);
+  PendingId other = Put("other.jpg", "other");
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "open.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "first", 5).ok());
+  absl::Status fsynced;
+  std::thread syncer([&] { fsynced = spool_->Fsync(*id); });
+  absl::SleepFor(absl::Milliseconds(50));  // the fsync is waiting (the worker is held)
+  full_ = true;
+  EXPECT_EQ(ToErrno(spool_->Write(*id, 5, " second", 7)), ENOSPC);
+  full_ = false;
+  syncer.join();
+  EXPECT_EQ(ToErrno(fsynced), ENOSPC) << fsynced;
+  // Rewritten from the start, half done, the handle still open.
+  ASSERT_TRUE(spool_->Truncate(*id, 0).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "half", 4).ok());
+  release_.Notify();
+  ASSERT_TRUE(WaitCommitted(other));
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file";
+  ASSERT_TRUE(spool_->Write(*id, 4, " and the rest", 13).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(api_.Bytes(CommittedFor(*id)->asset_id), "half and the rest");
+}
+
 // A rename (say from a .filepart name) keeps the mark.
 TEST_F(IncompleteTest, ARenameKeepsTheMark) {
   FailWritesWhenFull();
