@@ -217,7 +217,12 @@ absl::StatusOr<size_t> Spool::Impl::Read(PendingId id, uint64_t offset, size_t s
 absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = TruncateLocked(**found, size);
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::TruncateLocked(Entry& e, uint64_t size) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   std::string what;
@@ -282,7 +287,12 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
 absl::Status Spool::Impl::SetMtime(PendingId id, absl::Time mtime) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = SetMtimeLocked(**found, mtime);
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::SetMtimeLocked(Entry& e, absl::Time mtime) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   {
@@ -300,7 +310,14 @@ absl::Status Spool::Impl::Rename(PendingId id, const std::string& album_id,
                                  std::optional<std::string> replaces_asset_id) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = RenameLocked(**found, album_id, name, std::move(replaces_asset_id));
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::RenameLocked(Entry& e, const std::string& album_id,
+                                       const std::string& name,
+                                       std::optional<std::string> replaces_asset_id) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   {

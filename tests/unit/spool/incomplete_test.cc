@@ -317,6 +317,35 @@ TEST_F(IncompleteTest, AFailedRecordWriteMarksTheFile) {
   EXPECT_EQ(Reported(), 1);
 }
 
+// A truncate or rename of a closed file that marks it (a failed fdatasync,
+// a record that cannot be written) reports it, as a failed write does.
+TEST_F(IncompleteTest, ATruncateOrRenameThatMarksAClosedFileReportsIt) {
+  std::atomic<bool> failing{false};
+  options_.fdatasync_for_test = [&](int fd) {
+    if (failing) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  PendingId a = Put("a.jpg", "complete a");
+  PendingId b = Put("b.jpg", "complete b");
+  failing = true;
+  EXPECT_EQ(ToErrno(spool_->Truncate(a, 3)), EIO);
+  failing = false;
+  EXPECT_EQ(ToErrno(spool_->Get(a)->write_error), EIO);
+  EXPECT_EQ(Reported(), 1) << "the truncate reports it";
+  Journal journal(options_.dir);
+  const std::string blocker = journal.TempPath(b, "meta");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(spool_->Rename(b, album_, "c.jpg").ok());
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  EXPECT_FALSE(spool_->Get(b)->write_error.ok());
+  EXPECT_EQ(Reported(), 2) << "the rename reports it";
+}
+
 // A file that was complete and closed, reopened, and then a write failed:
 // the record on disk said "commit me"; it says "incomplete" at once, so a
 // crash before the close does not commit it either.
