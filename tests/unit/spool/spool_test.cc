@@ -340,6 +340,20 @@ TEST_F(SpoolTest, CrashBetweenUploadAndAlbumAddResumesWithoutDuplicates) {
   EXPECT_GT(*fresh, ids.back());
 }
 
+// An orphan whose data cannot be stat()ed for a reason other than ENOENT
+// (here ELOOP; EIO or EACCES on a real disk) is not taken for empty and
+// removed: it stays for the next start.
+TEST_F(SpoolTest, AnOrphanThatCannotBeStatedIsKept) {
+  Journal journal(options_.dir);
+  ASSERT_TRUE(journal.Init().ok());
+  const std::string data = journal.DataPath(12);
+  ASSERT_EQ(::symlink(data.c_str(), data.c_str()), 0);  // stat(): ELOOP
+  OpenSpool();
+  struct stat st;
+  EXPECT_EQ(::lstat(data.c_str(), &st), 0) << "the orphan's data was removed";
+  EXPECT_TRUE(spool_->Stats().failed.empty());
+}
+
 TEST_F(SpoolTest, RecoveryFromAJournalWrittenByHand) {
   Journal journal(options_.dir);
   ASSERT_TRUE(journal.Init().ok());
