@@ -188,7 +188,7 @@ void Spool::Impl::MarkIncomplete(Entry& e, const absl::Status& error, bool lost)
     if (e.handles == 0) Schedule(e, absl::ZeroDuration());
     cv_.SignalAll();  // an Fsync waiting for a commit that will not come
     LOG(kWarning, "spool: %s is incomplete (%s); it is not committed until it is written "
-        "again or truncated, or deleted", Describe(e), error.message());
+        "again from the start (O_TRUNC), or deleted", Describe(e), error.message());
     if (e.disk_state != JournalRecord::State::kPending) return;  // kWriting: never commits
     record = e.rec;
     generation = e.generation;

@@ -153,7 +153,8 @@ std::shared_ptr<Entry> ReopenRecord(const Journal& journal, JournalRecord& rec,
   }
   if (!rec.write_error.empty()) {
     LOG(kWarning, "spool: '%s' (album %s) is incomplete (%s); it is not committed until it "
-        "is written again or truncated, or deleted", rec.name, rec.album_id, rec.write_error);
+        "is written again from the start (O_TRUNC), or deleted", rec.name, rec.album_id,
+        rec.write_error);
   }
   return e;
 }
