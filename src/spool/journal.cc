@@ -81,8 +81,14 @@ std::string OneLine(absl::string_view text) {
 std::string EncodeRecord(const JournalRecord& r) {
   std::string out = absl::StrCat(kMagic, "\n");
   absl::StrAppend(&out, "id ", r.id, "\n");
-  absl::StrAppend(&out, "state ", r.state == JournalRecord::State::kWriting ? "writing" : "pending",
-                  "\n");
+  // A pending record of an incomplete file says "incomplete", not "pending":
+  // older versions ignore the write_error key but refuse an unknown state
+  // (the record is corrupt to them, its data goes to failed/), so they never
+  // commit it. Records with state pending and write_error are read as well.
+  absl::string_view state = r.state == JournalRecord::State::kWriting ? "writing"
+                            : r.write_error.empty()                   ? "pending"
+                                                                      : "incomplete";
+  absl::StrAppend(&out, "state ", state, "\n");
   absl::StrAppend(&out, "album ", Escape(r.album_id), "\n");
   absl::StrAppend(&out, "name ", Escape(r.name), "\n");
   absl::StrAppend(&out, "mtime_ns ", absl::ToUnixNanos(r.mtime), "\n");
@@ -131,6 +137,7 @@ absl::StatusOr<absl::string_view> CheckedBody(absl::string_view text) {
 // The fields a record must have, as DecodeRecord finds them.
 struct RequiredFields {
   bool id = false, album = false, name = false, size = false, mtime = false, state = false;
+  bool incomplete = false;  // state incomplete: a write_error must come with it
 };
 
 // DecodeRecord's second step, one field: stores the value of `key` in `r`
@@ -147,6 +154,9 @@ bool ParseField(absl::string_view key, const std::string& value, JournalRecord& 
       r.state = JournalRecord::State::kPending;
     } else if (value == "writing") {
       r.state = JournalRecord::State::kWriting;
+    } else if (value == "incomplete") {
+      r.state = JournalRecord::State::kPending;  // with write_error: never committed
+      seen.incomplete = true;
     } else {
       ok = false;
     }
@@ -214,6 +224,9 @@ absl::StatusOr<JournalRecord> DecodeRecord(absl::string_view text) {
   }
   if (!seen.id || !seen.album || !seen.name || !seen.size || !seen.mtime || !seen.state) {
     return Corrupt("a required field is missing");
+  }
+  if (seen.incomplete && r.write_error.empty()) {
+    return Corrupt("state incomplete without write_error");
   }
   return r;
 }

@@ -8,7 +8,8 @@
 //
 //   immichfs-spool 1
 //   id 17
-//   state pending              pending | writing
+//   state pending              pending | writing | incomplete (pending, with
+//                              write_error: older versions refuse the state)
 //   album 8d4f...              album id
 //   name IMG_0001.jpg
 //   mtime_ns 1714557600000000000

@@ -217,7 +217,12 @@ absl::StatusOr<size_t> Spool::Impl::Read(PendingId id, uint64_t offset, size_t s
 absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/true);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = TruncateLocked(**found, size);
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::TruncateLocked(Entry& e, uint64_t size) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   std::string what;
@@ -260,9 +265,10 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
     e.rec.mtime = absl::Now();
     e.rec.sha1_hex.clear();
     ++e.generation;
-    // A rewrite (to 0) drops every byte the failure touched; a cut within
-    // the file keeps only bytes that were written, unless the disk lost some.
-    if (!e.rec.write_error.empty() && (size == 0 || (!e.rec.write_lost && size <= old_size))) {
+    // Only a rewrite (to 0) drops every byte the failure touched: a cut
+    // within the file may keep a hole or old bytes where a write failed in
+    // the middle (concurrent writes, an in-place pwrite).
+    if (!e.rec.write_error.empty() && size == 0) {
       LOG(kInfo, "spool: %s was truncated to %d bytes after a failed write (%s); it commits "
           "once it is closed cleanly", what, size, e.rec.write_error);
       e.rec.write_error.clear();
@@ -281,7 +287,12 @@ absl::Status Spool::Impl::Truncate(PendingId id, uint64_t size) {
 absl::Status Spool::Impl::SetMtime(PendingId id, absl::Time mtime) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = SetMtimeLocked(**found, mtime);
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::SetMtimeLocked(Entry& e, absl::Time mtime) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   {
@@ -299,7 +310,14 @@ absl::Status Spool::Impl::Rename(PendingId id, const std::string& album_id,
                                  std::optional<std::string> replaces_asset_id) {
   absl::StatusOr<EntryPtr> found = Find(id, /*allow_unlinked=*/false);
   if (!found.ok()) return found.status();
-  Entry& e = **found;
+  absl::Status st = RenameLocked(**found, album_id, name, std::move(replaces_asset_id));
+  ReportIncomplete(*found);  // a closed file's sync can fail here
+  return st;
+}
+
+absl::Status Spool::Impl::RenameLocked(Entry& e, const std::string& album_id,
+                                       const std::string& name,
+                                       std::optional<std::string> replaces_asset_id) {
   absl::MutexLock io(&e.io_mu);
   bool closed;
   {
@@ -442,7 +460,12 @@ absl::Status Spool::Impl::Fsync(PendingId id) {
   for (;;) {
     if (e->committed_generation >= want) return absl::OkStatus();
     if (e->gone) return e->unlinked ? absl::OkStatus() : as_io_error(e->gone_status);
-    if (!e->unlinked && !e->rec.write_error.empty()) return IncompleteError(*e);
+    if (!e->unlinked && !e->rec.write_error.empty()) {
+      // The request goes with this fsync: once the mark is cleared, a
+      // rewrite still open must not be taken at once as "fsync waits".
+      e->fsync_generation = 0;
+      return IncompleteError(*e);
+    }
     if (e->error_seq != seq && e->last_error_generation >= want) {
       return as_io_error(e->last_error);
     }

@@ -35,10 +35,10 @@
 // is marked incomplete: its bytes are not what the client meant, so it is
 // never committed as it stands, also not after a restart (the mark is in its
 // journal record). It stays listed (state kIncomplete once closed; Fsync
-// returns the error) until a truncate clears the mark -- to 0 (O_TRUNC,
-// ftruncate(0): a rewrite) always; to at most its size only if no bytes were
-// lost (a failed write, not a failed fdatasync: the bytes kept were all
-// written) -- and it is closed cleanly, or until it is unlinked (a rename of
+// returns the error) until a truncate to 0 (O_TRUNC, ftruncate(0): a
+// rewrite) clears the mark -- a cut to any other size may keep a hole or old
+// bytes where a write failed in the middle -- and it is closed cleanly, or
+// until it is unlinked (a rename of
 // another file onto it unlinks it). A rename keeps the mark. Writes after the
 // error (a client resuming at the end) do not clear it: nothing tells a
 // resume from a writer that skipped the failed buffer.

@@ -140,8 +140,11 @@ absl::Status Spool::Impl::SyncData(Entry& e) {
 absl::Status Spool::Impl::MakeDurable(Entry& e) {
   // A failed sync marks the file incomplete; the record still goes to disk
   // (as pending, with the mark), so a restart keeps it and does not commit.
+  // A record that cannot be written marks it too: the close, flush or fsync
+  // returns the error, so the file must not commit after the settle time.
   const absl::Status synced = SyncData(e);
   absl::Status recorded = PersistRecord(e, synced.ok());
+  if (synced.ok() && !recorded.ok()) MarkIncomplete(e, recorded, /*lost=*/false);
   return synced.ok() ? recorded : synced;
 }
 
@@ -185,7 +188,7 @@ void Spool::Impl::MarkIncomplete(Entry& e, const absl::Status& error, bool lost)
     if (e.handles == 0) Schedule(e, absl::ZeroDuration());
     cv_.SignalAll();  // an Fsync waiting for a commit that will not come
     LOG(kWarning, "spool: %s is incomplete (%s); it is not committed until it is written "
-        "again or truncated, or deleted", Describe(e), error.message());
+        "again from the start (O_TRUNC), or deleted", Describe(e), error.message());
     if (e.disk_state != JournalRecord::State::kPending) return;  // kWriting: never commits
     record = e.rec;
     generation = e.generation;

@@ -116,6 +116,12 @@ class Spool::Impl {
   // incomplete mark after the locks are gone.
   absl::Status WriteLocked(Entry& e, uint64_t offset, const char* data, size_t size);
   absl::Status ReleaseLocked(const EntryPtr& e);
+  // The bodies of Truncate, SetMtime and Rename (they take e.io_mu), so that
+  // ReportIncomplete runs after the lock is released, as for Write.
+  absl::Status TruncateLocked(Entry& e, uint64_t size);
+  absl::Status SetMtimeLocked(Entry& e, absl::Time mtime);
+  absl::Status RenameLocked(Entry& e, const std::string& album_id, const std::string& name,
+                            std::optional<std::string> replaces_asset_id);
   // The entry for id, also when unlinked but still open (for Read/Write/
   // Release); kNotFound if there is none or it is finishing.
   absl::StatusOr<EntryPtr> Find(PendingId id, bool allow_unlinked);

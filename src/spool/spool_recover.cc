@@ -56,10 +56,14 @@ absl::StatusOr<UniqueFd> LockSpoolDir(const std::string& dir) {
   return fd;
 }
 
-// The size of a file's data, nullopt if it cannot be stat()ed.
-std::optional<uint64_t> DataSize(const Journal& journal, PendingId id) {
+// The size of a file's data, nullopt if it cannot be stat()ed (then *err
+// says why: only ENOENT means there is nothing).
+std::optional<uint64_t> DataSize(const Journal& journal, PendingId id, int* err = nullptr) {
   struct stat st;
-  if (::stat(journal.DataPath(id).c_str(), &st) != 0) return std::nullopt;
+  if (::stat(journal.DataPath(id).c_str(), &st) != 0) {
+    if (err != nullptr) *err = errno;
+    return std::nullopt;
+  }
   return static_cast<uint64_t>(st.st_size);
 }
 
@@ -83,7 +87,14 @@ void FailAtRecovery(const Journal& journal, const JournalRecord& rec, const absl
 // "unnamed" since its album and name are unknown.
 void FailOrphans(const Journal& journal, const std::vector<PendingId>& orphans, absl::Time now) {
   for (PendingId id : orphans) {
-    std::optional<uint64_t> size = DataSize(journal, id);
+    int err = 0;
+    std::optional<uint64_t> size = DataSize(journal, id, &err);
+    if (!size && err != ENOENT) {
+      // Not known to be empty (EIO, EACCES): never removed on a guess.
+      LOG(kError, "spool %s: cannot stat %s (%s); it stays in the spool for the next start",
+          journal.dir(), journal.DataPath(id), std::strerror(err));
+      continue;
+    }
     if (size.value_or(0) == 0) {
       (void)journal.Remove(id);
       continue;
@@ -142,7 +153,8 @@ std::shared_ptr<Entry> ReopenRecord(const Journal& journal, JournalRecord& rec,
   }
   if (!rec.write_error.empty()) {
     LOG(kWarning, "spool: '%s' (album %s) is incomplete (%s); it is not committed until it "
-        "is written again or truncated, or deleted", rec.name, rec.album_id, rec.write_error);
+        "is written again from the start (O_TRUNC), or deleted", rec.name, rec.album_id,
+        rec.write_error);
   }
   return e;
 }

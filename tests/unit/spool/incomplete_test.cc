@@ -1,15 +1,18 @@
 // Tests for incomplete files and the size limit (spool.h, "Incomplete
 // files" and "Size limit"): a file whose write, flush or fsync failed is
 // never committed as it stands -- not after the settle time, not on fsync,
-// not after a restart -- until it is written again or truncated, or deleted;
+// not after a restart -- until it is written again (or truncated to 0), or deleted;
 // and no file may grow beyond what the spool's disk can hold.
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <thread>
+
+#include "absl/strings/str_format.h"
 
 #include "spool_fixture.h"
 
@@ -122,6 +125,28 @@ TEST_F(IncompleteTest, ATruncateThatGrowsTheFileKeepsItIncomplete) {
   EXPECT_EQ(ToErrno(spool_->Get(id)->write_error), ENOSPC);
 }
 
+// A write that failed in the middle (an in-place pwrite, or one of several
+// concurrent writes) leaves old bytes below the size: a truncate to the same
+// size, or a shorter one, keeps the mark; only a truncate to 0 clears it.
+TEST_F(IncompleteTest, ATruncateWithinTheFileKeepsItIncomplete) {
+  FailWritesWhenFull();
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "mid.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "0123456789abcdef", 16).ok());
+  full_ = true;
+  EXPECT_EQ(ToErrno(spool_->Write(*id, 4, "XXXXXXXX", 8)), ENOSPC);
+  full_ = false;
+  ASSERT_TRUE(spool_->Truncate(*id, 16).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC) << "the same size";
+  ASSERT_TRUE(spool_->Truncate(*id, 12).ok());
+  EXPECT_EQ(ToErrno(spool_->Get(*id)->write_error), ENOSPC) << "a shorter size";
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitIncomplete(*id));
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+}
+
 // A write error on one handle makes the file incomplete for every handle:
 // another one writing and closing cleanly does not commit it.
 TEST_F(IncompleteTest, AnErrorOnOneHandleKeepsTheFileIncompleteForAll) {
@@ -169,6 +194,39 @@ TEST_F(IncompleteTest, AWaitingFsyncReturnsTheErrorOfALaterWrite) {
   EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file";
 }
 
+// An fsync that returned the error of a later write withdraws its request:
+// once a rewrite clears the mark, the file is not committed while still open.
+TEST_F(IncompleteTest, AnFsyncThatReturnedTheErrorNoLongerWaits) {
+  FailWritesWhenFull();
+  options_.upload_workers = 1;
+  OpenSpool();
+  HoldCallsTo(Method::kBulkUploadCheck);
+  PendingId other = Put("other.jpg", "other");
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(kDeadline));
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "open.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "first", 5).ok());
+  absl::Status fsynced;
+  std::thread syncer([&] { fsynced = spool_->Fsync(*id); });
+  absl::SleepFor(absl::Milliseconds(50));  // the fsync is waiting (the worker is held)
+  full_ = true;
+  EXPECT_EQ(ToErrno(spool_->Write(*id, 5, " second", 7)), ENOSPC);
+  full_ = false;
+  syncer.join();
+  EXPECT_EQ(ToErrno(fsynced), ENOSPC) << fsynced;
+  // Rewritten from the start, half done, the handle still open.
+  ASSERT_TRUE(spool_->Truncate(*id, 0).ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "half", 4).ok());
+  release_.Notify();
+  ASSERT_TRUE(WaitCommitted(other));
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 1) << "only the other file";
+  ASSERT_TRUE(spool_->Write(*id, 4, " and the rest", 13).ok());
+  ASSERT_TRUE(spool_->Release(*id).ok());
+  ASSERT_TRUE(WaitCommitted(*id));
+  EXPECT_EQ(api_.Bytes(CommittedFor(*id)->asset_id), "half and the rest");
+}
+
 // A rename (say from a .filepart name) keeps the mark.
 TEST_F(IncompleteTest, ARenameKeepsTheMark) {
   FailWritesWhenFull();
@@ -205,6 +263,87 @@ TEST_F(IncompleteTest, TheMarkSurvivesARestart) {
   ASSERT_TRUE(spool_->Release(id).ok());
   ASSERT_TRUE(WaitCommitted(id));
   EXPECT_EQ(api_.Bytes(CommittedFor(id)->asset_id), "again");
+}
+
+// A record with "state incomplete" (what this version writes) and one with
+// state pending plus the write_error keys (earlier builds) both recover as
+// incomplete, never committed.
+TEST_F(IncompleteTest, BothRecordFormsOfTheMarkRecoverAsIncomplete) {
+  OpenSpool(/*start=*/false);
+  PendingId a = Put("a.jpg", "complete a");
+  PendingId b = Put("b.jpg", "complete b");
+  spool_.reset();
+  Journal journal(options_.dir);
+  auto rewrite = [&](PendingId id, const std::string& state) {
+    std::string text = ReadText(journal.MetaPath(id));
+    std::string body = text.substr(0, text.rfind("check "));
+    size_t at = body.find("\nstate pending\n");
+    ASSERT_NE(at, std::string::npos) << body;
+    body.replace(at, 15, "\nstate " + state + "\n");
+    body += "write_error 5 disk error\n";
+    std::ofstream(journal.MetaPath(id), std::ios::trunc)
+        << body << absl::StrFormat("check %016x\n", Xxh64(body.data(), body.size()));
+  };
+  rewrite(a, "incomplete");
+  rewrite(b, "pending");
+  OpenSpool();
+  for (PendingId id : {a, b}) {
+    std::optional<PendingFile> f = spool_->Get(id);
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->state, PendingFile::State::kIncomplete);
+    EXPECT_EQ(ToErrno(f->write_error), EIO) << f->write_error;
+  }
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+}
+
+// The data was synced but its journal record could not be written: close
+// returns the error, so the file is incomplete and does not commit later.
+TEST_F(IncompleteTest, AFailedRecordWriteMarksTheFile) {
+  OpenSpool();
+  absl::StatusOr<PendingId> id = spool_->Create(album_, "rec.jpg", absl::Now());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool_->Write(*id, 0, "content", 7).ok());
+  Journal journal(options_.dir);
+  const std::string blocker = journal.TempPath(*id, "meta");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);  // the record's temp file cannot be created
+  absl::Status st = spool_->Release(*id);
+  EXPECT_FALSE(st.ok()) << "close reports the failed record write";
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  ASSERT_TRUE(WaitIncomplete(*id));
+  EXPECT_FALSE(spool_->Get(*id)->write_error.ok());
+  PastSettle();
+  EXPECT_EQ(api_.Calls(Method::kUpload), 0);
+  EXPECT_EQ(Reported(), 1);
+}
+
+// A truncate or rename of a closed file that marks it (a failed fdatasync,
+// a record that cannot be written) reports it, as a failed write does.
+TEST_F(IncompleteTest, ATruncateOrRenameThatMarksAClosedFileReportsIt) {
+  std::atomic<bool> failing{false};
+  options_.fdatasync_for_test = [&](int fd) {
+    if (failing) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  options_.settle = absl::Hours(1);
+  OpenSpool();
+  PendingId a = Put("a.jpg", "complete a");
+  PendingId b = Put("b.jpg", "complete b");
+  failing = true;
+  EXPECT_EQ(ToErrno(spool_->Truncate(a, 3)), EIO);
+  failing = false;
+  EXPECT_EQ(ToErrno(spool_->Get(a)->write_error), EIO);
+  EXPECT_EQ(Reported(), 1) << "the truncate reports it";
+  Journal journal(options_.dir);
+  const std::string blocker = journal.TempPath(b, "meta");
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(spool_->Rename(b, album_, "c.jpg").ok());
+  ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+  EXPECT_FALSE(spool_->Get(b)->write_error.ok());
+  EXPECT_EQ(Reported(), 2) << "the rename reports it";
 }
 
 // A file that was complete and closed, reopened, and then a write failed:

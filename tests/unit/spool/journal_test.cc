@@ -120,6 +120,40 @@ TEST(JournalRecordTest, RoundTripsAWriteError) {
       << "a write error without its errno is not guessed at";
 }
 
+// An incomplete file's record says "state incomplete": older versions refuse
+// that state (corrupt record, data to failed/) instead of reading it as
+// pending and committing the file. Records written with state pending and
+// the write_error keys (by earlier builds of this version) are still read.
+TEST(JournalRecordTest, AnIncompleteRecordHasItsOwnState) {
+  JournalRecord r = SampleRecord();
+  r.state = JournalRecord::State::kPending;
+  EXPECT_NE(EncodeRecord(r).find("\nstate pending\n"), std::string::npos);
+  r.write_error = "write to 'big.mp4': No space left on device";
+  r.write_errno = 28;
+  std::string text = EncodeRecord(r);
+  EXPECT_NE(text.find("\nstate incomplete\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\nstate pending\n"), std::string::npos) << text;
+  absl::StatusOr<JournalRecord> back = DecodeRecord(text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameRecord(r, *back);
+  r.state = JournalRecord::State::kWriting;
+  EXPECT_NE(EncodeRecord(r).find("\nstate writing\n"), std::string::npos);
+
+  const std::string head = "immichfs-spool 1\nid 1\nalbum a\nname x\nmtime_ns 0\nsize 0\n";
+  back = DecodeRecord(WithCheck(head + "state pending\nwrite_error 5 disk error\n"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->state, JournalRecord::State::kPending);
+  EXPECT_EQ(back->write_errno, 5);
+  EXPECT_EQ(back->write_error, "disk error");
+  back = DecodeRecord(WithCheck(head + "state incomplete\nwrite_error 5 disk error\n"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->state, JournalRecord::State::kPending);
+  EXPECT_EQ(back->write_errno, 5);
+  EXPECT_EQ(DecodeRecord(WithCheck(head + "state incomplete\n")).status().code(),
+            absl::StatusCode::kDataLoss)
+      << "incomplete without its error is not guessed at";
+}
+
 TEST(JournalRecordTest, DetectsCorruption) {
   std::string text = EncodeRecord(SampleRecord());
   std::string flipped = text;
