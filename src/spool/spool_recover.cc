@@ -119,7 +119,14 @@ void FailOrphans(const Journal& journal, const std::vector<PendingId>& orphans, 
 // caller to move into the entry.
 std::shared_ptr<Entry> ReopenRecord(const Journal& journal, JournalRecord& rec,
                                     absl::Time now) {
-  std::optional<uint64_t> size = DataSize(journal, rec.id);
+  int err = 0;
+  std::optional<uint64_t> size = DataSize(journal, rec.id, &err);
+  if (!size && err != ENOENT) {
+    // Not known to be empty or short (EIO, EACCES): never removed on a guess.
+    LOG(kError, "spool %s: cannot stat %s (%s); it stays in the spool for the next start",
+        journal.dir(), journal.DataPath(rec.id), std::strerror(err));
+    return nullptr;
+  }
   if (rec.state == JournalRecord::State::kWriting || size != rec.size) {
     if (rec.state == JournalRecord::State::kWriting && size.value_or(0) == 0) {
       (void)journal.Remove(rec.id);  // created, never written, never closed

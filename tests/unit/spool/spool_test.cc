@@ -354,6 +354,26 @@ TEST_F(SpoolTest, AnOrphanThatCannotBeStatedIsKept) {
   EXPECT_TRUE(spool_->Stats().failed.empty());
 }
 
+TEST_F(SpoolTest, ARecordWhoseDataCannotBeStatedIsKept) {
+  // A file being written when the daemon stopped, whose data stat() cannot
+  // see (EIO, EACCES; ELOOP here): not taken for "never written" and removed.
+  Journal journal(options_.dir);
+  ASSERT_TRUE(journal.Init().ok());
+  const std::string data = journal.DataPath(13);
+  ASSERT_EQ(::symlink(data.c_str(), data.c_str()), 0);  // stat(): ELOOP
+  JournalRecord r;
+  r.id = 13;
+  r.state = JournalRecord::State::kWriting;
+  r.album_id = album_;
+  r.name = "w.jpg";
+  r.mtime = absl::FromUnixSeconds(1650000000);
+  ASSERT_TRUE(journal.Write(r, true).ok());
+  OpenSpool();
+  struct stat st;
+  EXPECT_EQ(::lstat(data.c_str(), &st), 0) << "the record's data was removed";
+  EXPECT_TRUE(spool_->Stats().failed.empty());
+}
+
 TEST_F(SpoolTest, RecoveryFromAJournalWrittenByHand) {
   Journal journal(options_.dir);
   ASSERT_TRUE(journal.Init().ok());
