@@ -320,21 +320,14 @@ TEST_F(IncompleteTest, AFailedRecordWriteMarksTheFile) {
 // A truncate or rename of a closed file that marks it (a failed fdatasync,
 // a record that cannot be written) reports it, as a failed write does.
 TEST_F(IncompleteTest, ATruncateOrRenameThatMarksAClosedFileReportsIt) {
-  std::atomic<bool> failing{false};
-  options_.fdatasync_for_test = [&](int fd) {
-    if (failing) {
-      errno = EIO;
-      return -1;
-    }
-    return ::fdatasync(fd);
-  };
+  FailFdatasync(0);
   options_.settle = absl::Hours(1);
   OpenSpool();
   PendingId a = Put("a.jpg", "complete a");
   PendingId b = Put("b.jpg", "complete b");
-  failing = true;
+  failing_syncs_ = 1 << 30;
   EXPECT_EQ(ToErrno(spool_->Truncate(a, 3)), EIO);
-  failing = false;
+  failing_syncs_ = 0;
   EXPECT_EQ(ToErrno(spool_->Get(a)->write_error), EIO);
   EXPECT_EQ(Reported(), 1) << "the truncate reports it";
   Journal journal(options_.dir);
@@ -367,14 +360,7 @@ TEST_F(IncompleteTest, AFailedWriteAfterACleanCloseIsJournaledAtOnce) {
 // A disk error (fdatasync) survives a restart too, and then still needs a
 // rewrite from the start.
 TEST_F(IncompleteTest, ALostWriteSurvivesARestart) {
-  std::atomic<int> failures{1};
-  options_.fdatasync_for_test = [&](int fd) {
-    if (failures.fetch_sub(1) > 0) {
-      errno = EIO;
-      return -1;
-    }
-    return ::fdatasync(fd);
-  };
+  FailFdatasync(1);
   OpenSpool();
   absl::StatusOr<PendingId> id = spool_->Create(album_, "lost.jpg", absl::Now());
   ASSERT_TRUE(id.ok());

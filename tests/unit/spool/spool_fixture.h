@@ -80,6 +80,26 @@ class SpoolTest : public ::testing::Test {
     options_.upload_workers = 4;
     album_ = api_.AddAlbum("Trip");
   }
+  // The spool's fdatasync fails with EIO while failing_syncs_ > 0 (each
+  // failure counts it down; a large value fails until it is set to 0); syncs_ counts
+  // every call. Call before OpenSpool().
+  void FailFdatasync(int times) {
+    failing_syncs_ = times;
+    options_.fdatasync_for_test = [this](int fd) {
+      ++syncs_;
+      int left = failing_syncs_.load();
+      while (left > 0 && !failing_syncs_.compare_exchange_weak(left, left - 1)) {
+      }
+      if (left > 0) {
+        errno = EIO;
+        return -1;
+      }
+      return ::fdatasync(fd);
+    };
+  }
+  std::atomic<int> failing_syncs_{0};
+  std::atomic<int> syncs_{0};
+
   void TearDown() override {
     if (!release_.HasBeenNotified()) release_.Notify();  // a failed test must not hang the workers
     spool_.reset();

@@ -700,14 +700,7 @@ TEST_F(SpoolTest, WritesToAnUnlinkedFileDuringItsCommitDoNotReachTheUpload) {
 // committing bytes that may never have reached the disk -- until it is
 // written again from the start.
 TEST_F(SpoolTest, FdatasyncErrorIsStickyAndKeepsTheFileIncompleteUntilRewritten) {
-  std::atomic<int> failures{1};
-  options_.fdatasync_for_test = [&](int fd) {
-    if (failures.fetch_sub(1) > 0) {
-      errno = EIO;
-      return -1;
-    }
-    return ::fdatasync(fd);
-  };
+  FailFdatasync(1);
   OpenSpool();
   absl::StatusOr<PendingId> id = spool_->Create(album_, "lost.jpg", absl::Now());
   ASSERT_TRUE(id.ok());
@@ -808,16 +801,7 @@ TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
 // sends nothing (a failed writeback leaves pages that read back stale).
 TEST_F(SpoolTest, BytesWrittenAfterAnFsyncAreSyncedBeforeTheyAreSent) {
   options_.upload_workers = 1;
-  std::atomic<bool> fail_sync{false};
-  std::atomic<int> syncs{0};
-  options_.fdatasync_for_test = [&](int fd) {
-    ++syncs;
-    if (fail_sync.load()) {
-      errno = EIO;
-      return -1;
-    }
-    return ::fdatasync(fd);
-  };
+  FailFdatasync(0);
   OpenSpool();
   // The only worker is busy with another file meanwhile.
   HoldCallsTo(Method::kBulkUploadCheck);
@@ -838,9 +822,9 @@ TEST_F(SpoolTest, BytesWrittenAfterAnFsyncAreSyncedBeforeTheyAreSent) {
   });
   // The other file's close and this fsync have synced (a write waits for the
   // rest of the fsync's durable step: it holds the file's I/O lock).
-  ASSERT_TRUE(WaitFor([&] { return syncs.load() >= 2; }));
+  ASSERT_TRUE(WaitFor([&] { return syncs_.load() >= 2; }));
   ASSERT_TRUE(spool_->Write(*id, 5, " second", 7).ok());
-  fail_sync = true;
+  failing_syncs_ = 1 << 30;
   release_.Notify();
   ASSERT_TRUE(fsync_done.WaitForNotificationWithTimeout(kDeadline));
   syncer.join();
