@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "fs/catalog_store.h"
 #include "fs/filesystem.h"
 #include "fuse_ll/session.h"
+#include "immich/batching_api.h"
 #include "immich/http_api.h"
 #include "readcache/block_cache.h"
 #include "readcache/read_path.h"
@@ -144,6 +146,9 @@ std::optional<int> ConnectToImmich(const Config& c, std::unique_ptr<immich::Http
   api_options.api_key = c.api_key;
   api_options.ca_file = c.ca_file;
   api_options.insecure_tls = c.insecure_tls;
+  // The uploads, the cheap steps of the commits around them and the reads
+  // each need connections of their own.
+  api_options.max_connections = c.upload_workers + 8;
   absl::StatusOr<std::unique_ptr<immich::HttpImmichApi>> created =
       immich::HttpImmichApi::Create(api_options);
   if (!created.ok()) {
@@ -179,7 +184,9 @@ std::optional<int> OpenCacheDir(const Config& c, immich::ImmichApi* api, CacheDi
   cache::SpoolOptions spool_options;
   spool_options.dir = absl::StrCat(c.cache_dir, "/spool");
   spool_options.settle = absl::Seconds(c.settle);
-  spool_options.upload_workers = c.upload_workers;
+  // More commits than uploads: while upload_workers uploads keep the server
+  // busy, the others hash, check and wait for album adds (BatchingApi).
+  spool_options.commit_workers = std::min(64, 4 * c.upload_workers);
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
     spool_options.device_id = absl::StrCat("immichfs-", host);
@@ -270,14 +277,21 @@ int Serve(const Config& c, immich::ImmichApi* api, CacheDir& cache_dir,
 int Main(int argc, char** argv) {
   Config c;
   if (std::optional<int> rc = ParseOptions(argc, argv, &c)) return *rc;
-  std::unique_ptr<immich::HttpImmichApi> api;
+  std::unique_ptr<immich::HttpImmichApi> http;
   std::string server_version;
-  if (std::optional<int> rc = ConnectToImmich(c, &api, &server_version)) return *rc;
+  if (std::optional<int> rc = ConnectToImmich(c, &http, &server_version)) return *rc;
+  // Everything goes through the batching layer: concurrent commits share
+  // their bulk-upload-checks and album adds (batching_api.h).
+  immich::BatchingOptions batching;
+  batching.max_uploads = c.upload_workers;
+  immich::BatchingApi api(http.get(), batching);
   CacheDir cache_dir;
-  if (std::optional<int> rc = OpenCacheDir(c, api.get(), &cache_dir)) return *rc;
+  if (std::optional<int> rc = OpenCacheDir(c, &api, &cache_dir)) return *rc;
+  api.SetCheckAhead(
+      [spool = cache_dir.spool.get()](size_t max) { return spool->ChecksumsAhead(max); });
   std::unique_ptr<fuse_ll::Session> session;
   if (std::optional<int> rc = Mount(c, &session)) return *rc;
-  return Serve(c, api.get(), cache_dir, *session, server_version);
+  return Serve(c, &api, cache_dir, *session, server_version);
 }
 
 }  // namespace

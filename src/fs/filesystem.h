@@ -281,6 +281,9 @@ class Filesystem : public cache::SpoolOwner {
   absl::Status CommitForLink(Ino ino, const NodeRef& ref, const std::string& new_name)
       ABSL_LOCKS_EXCLUDED(ns_mu_);
   void Emit(const std::vector<Notice>& notices);
+  // OnCommitted's first step: the committed asset's attributes
+  // (filesystem_spool.cc).
+  AssetRec CommittedAsset(const cache::CommitResult& r);
 
   // control_files.cc
   bool IsControl(NodeKind kind) const {

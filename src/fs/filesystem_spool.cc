@@ -4,9 +4,10 @@
 //
 // Hand-over (OnCommitted), on a spool worker while the pending file is still
 // listed (spool.h), so the listing never has a gap:
-//  1. the asset is read back (GET /api/assets/{id}) for exact attributes;
-//     if that fails, they are made from the pending file (the next listing
-//     revalidation corrects them);
+//  1. the asset's attributes: an asset the commit uploaded has what the
+//     upload sent (no call); an existing one (a duplicate) is read back
+//     (GET /api/assets/{id}); if that fails, they are made from the pending
+//     file (the next listing revalidation corrects them);
 //  2. the catalog puts it into the album under the pending file's name
 //     (sticky: a duplicate keeps the name the user wrote, not Immich's
 //     originalFileName, for as long as it stays in the album; if the asset
@@ -21,9 +22,11 @@
 //  5. the kernel is told that the inode's attributes (ctime, and a
 //     duplicate's mtime) changed; its page cache stays (same bytes).
 // Notifications go out after ns_mu_ is released (filesystem.h).
+#include <array>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "fs/filesystem.h"
@@ -65,23 +68,37 @@ void Filesystem::Emit(const std::vector<Notice>& notices) {
   }
 }
 
-void Filesystem::OnCommitted(const cache::CommitResult& r) {
-  std::optional<cache::PendingFile> pending = spool_ ? spool_->Get(r.id) : std::nullopt;
+// The asset's attributes for the catalog: what the upload sent, for an
+// asset this commit created (Immich keeps exactly that: the filename, the
+// mtime as fileModifiedAt at millisecond precision, the size and SHA-1);
+// else read back, since an existing asset keeps its own.
+AssetRec Filesystem::CommittedAsset(const cache::CommitResult& r) {
   AssetRec rec;
-  absl::StatusOr<immich::Asset> asset = api_->GetAsset(r.asset_id);
-  if (asset.ok() && asset->size >= 0) {
-    rec = Catalog::ToRec(*asset);
-  } else {
-    LOG(kWarning, "asset %s ('%s') was committed but could not be read back (%s); showing "
-        "what was written until the album is listed again", r.asset_id, r.name,
-        asset.ok() ? "no size yet" : asset.status().ToString());
-    rec.id = r.asset_id;
-    rec.name = DecodeName(r.name);  // what Immich was given
-    rec.size = pending ? static_cast<int64_t>(pending->size) : 0;
-    rec.mtime = pending ? absl::FromUnixMillis(absl::ToUnixMillis(pending->mtime)) : absl::Now();
-    rec.ctime = rec.uploaded = absl::Now();
-    catalog_.Invalidate(r.album_id);
+  rec.id = r.asset_id;
+  rec.name = r.upload_name;
+  rec.size = static_cast<int64_t>(r.size);
+  rec.mtime = absl::FromUnixMillis(absl::ToUnixMillis(r.mtime));
+  rec.ctime = rec.uploaded = absl::Now();
+  std::array<uint8_t, 20> digest{};
+  if (r.sha1_hex.size() == 40) {
+    for (size_t i = 0; i < digest.size(); ++i) {
+      digest[i] = static_cast<uint8_t>(HexValue(r.sha1_hex[2 * i]) * 16 +
+                                       HexValue(r.sha1_hex[2 * i + 1]));
+    }
+    rec.checksum = ToBase64(digest.data(), digest.size());
   }
+  if (r.uploaded) return rec;
+  absl::StatusOr<immich::Asset> asset = api_->GetAsset(r.asset_id);
+  if (asset.ok() && asset->size >= 0) return Catalog::ToRec(*asset);
+  LOG(kWarning, "asset %s ('%s') was committed but could not be read back (%s); showing "
+      "what was written until the album is listed again", r.asset_id, r.name,
+      asset.ok() ? "no size yet" : asset.status().ToString());
+  catalog_.Invalidate(r.album_id);
+  return rec;
+}
+
+void Filesystem::OnCommitted(const cache::CommitResult& r) {
+  AssetRec rec = CommittedAsset(r);
   std::vector<Notice> notices;
   {
     absl::MutexLock lock(&ns_mu_);

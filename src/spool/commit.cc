@@ -269,6 +269,10 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
   result.name = job.name;
 
   if (absl::Status st = EnsureChecksum(job); !st.ok()) return st;
+  result.sha1_hex = job.sha1_hex;
+  result.size = job.size;
+  result.mtime = job.mtime;
+  result.upload_name = job.upload_name.empty() ? job.name : job.upload_name;
   absl::StatusOr<Holder> holder = FindOrUpload(api, job, result);
   if (!holder.ok()) return holder.status();
   const std::string& asset_id = holder->asset_id;

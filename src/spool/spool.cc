@@ -70,6 +70,9 @@ std::optional<PendingFile> Spool::GetOpen(PendingId id) const {
   return impl_->Get(id, /*open_unlinked=*/true);
 }
 SpoolStats Spool::Stats() const { return impl_->Stats(); }
+std::vector<std::string> Spool::ChecksumsAhead(size_t max) const {
+  return impl_->ChecksumsAhead(max);
+}
 const std::string& Spool::dir() const { return impl_->dir(); }
 
 // --- file operations ---------------------------------------------------------

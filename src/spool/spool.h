@@ -126,6 +126,13 @@ struct CommitResult {
   // commit put in.
   bool added_to_album = false;
   std::string replaced_asset_id;  // the old asset that was overwritten, if any
+  // What the commit sent (for `uploaded`: the new asset's attributes, so
+  // the owner need not read them back): the SHA-1 of the bytes in hex,
+  // their size, the mtime sent as fileModifiedAt and the filename.
+  std::string sha1_hex;
+  uint64_t size = 0;
+  absl::Time mtime;
+  std::string upload_name;
 };
 
 // A file moved to failed/ because Immich will never accept it as it is.
@@ -158,7 +165,9 @@ struct SpoolStats {
 struct SpoolOptions {
   std::string dir;                              // created if missing
   absl::Duration settle = absl::Seconds(2);     // after the last Release()
-  int upload_workers = 4;
+  // Commits running at once (threads). Uploads among them may be limited
+  // further by the api (BatchingApi); the other steps are cheap waits.
+  int commit_workers = 4;
   absl::Duration min_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Minutes(5);
   // Prefix of the deviceAssetId sent with uploads (Immich 2.x needs one).
@@ -294,6 +303,10 @@ class Spool {
   std::optional<PendingFile> FindReplacing(const std::string& album_id,
                                            const std::string& asset_id) const;
   SpoolStats Stats() const;
+  // The SHA-1s (hex) of closed files waiting out their settle time, the
+  // soonest due first, at most `max`: what the commits will check next
+  // (immich::BatchingApi asks about them ahead, in one call).
+  std::vector<std::string> ChecksumsAhead(size_t max) const;
   const std::string& dir() const;
 
  private:

@@ -370,6 +370,25 @@ std::optional<PendingFile> Spool::Impl::Get(PendingId id, bool open_unlinked) {
   return ToPendingFile(*it->second);
 }
 
+std::vector<std::string> Spool::Impl::ChecksumsAhead(size_t max) const {
+  std::vector<std::pair<absl::Time, const std::string*>> due;
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, e] : entries_) {
+    if (e->state != PendingFile::State::kSettling || e->gone || e->unlinked || e->handles > 0 ||
+        e->rec.sha1_hex.empty() || !e->rec.write_error.empty()) {
+      continue;
+    }
+    due.emplace_back(e->due, &e->rec.sha1_hex);
+  }
+  const size_t n = std::min(max, due.size());
+  std::partial_sort(due.begin(), due.begin() + static_cast<ptrdiff_t>(n), due.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(*due[i].second);
+  return out;
+}
+
 SpoolStats Spool::Impl::Stats() {
   SpoolStats s;
   {

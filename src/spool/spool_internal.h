@@ -106,6 +106,7 @@ class Spool::Impl {
   std::optional<PendingFile> FindIf(const std::string& album_id, const std::string& name,
                                     const std::string& replaces_asset_id);
   SpoolStats Stats();
+  std::vector<std::string> ChecksumsAhead(size_t max) const;
   const std::string& dir() const { return journal_.dir(); }
 
  private:

@@ -75,7 +75,7 @@ void Spool::Impl::Start(SpoolOwner* owner) {
   for (auto& [id, e] : entries_) {
     if (e->state == PendingFile::State::kSettling) e->due = absl::Now() + options_.settle;
   }
-  for (int i = 0; i < std::max(1, options_.upload_workers); ++i) {
+  for (int i = 0; i < std::max(1, options_.commit_workers); ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
 }

@@ -97,7 +97,7 @@ class WriteTest : public ::testing::Test {
     so.settle = settle;
     so.min_backoff = absl::Milliseconds(5);
     so.max_backoff = absl::Milliseconds(40);
-    so.upload_workers = 4;
+    so.commit_workers = 4;
     so.pwrite_for_test = [this](int fd, const void* buf, size_t n, off_t off) -> ssize_t {
       if (disk_full_) {
         errno = ENOSPC;

@@ -166,7 +166,7 @@ TEST_F(IncompleteTest, AnErrorOnOneHandleKeepsTheFileIncompleteForAll) {
 // the error when another write of the file fails meanwhile; nothing is sent.
 TEST_F(IncompleteTest, AWaitingFsyncReturnsTheErrorOfALaterWrite) {
   FailWritesWhenFull();
-  options_.upload_workers = 1;
+  options_.commit_workers = 1;
   OpenSpool();
   HoldCallsTo(Method::kBulkUploadCheck);
   PendingId other = Put("other.jpg", "other");
@@ -198,7 +198,7 @@ TEST_F(IncompleteTest, AWaitingFsyncReturnsTheErrorOfALaterWrite) {
 // once a rewrite clears the mark, the file is not committed while still open.
 TEST_F(IncompleteTest, AnFsyncThatReturnedTheErrorNoLongerWaits) {
   FailWritesWhenFull();
-  options_.upload_workers = 1;
+  options_.commit_workers = 1;
   OpenSpool();
   HoldCallsTo(Method::kBulkUploadCheck);
   PendingId other = Put("other.jpg", "other");

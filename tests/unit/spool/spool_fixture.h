@@ -77,7 +77,7 @@ class SpoolTest : public ::testing::Test {
     options_.settle = absl::Milliseconds(20);
     options_.min_backoff = absl::Milliseconds(10);
     options_.max_backoff = absl::Milliseconds(50);
-    options_.upload_workers = 4;
+    options_.commit_workers = 4;
     album_ = api_.AddAlbum("Trip");
   }
   // The spool's fdatasync fails with EIO while failing_syncs_ > 0 (each

@@ -800,7 +800,7 @@ TEST_F(SpoolTest, WritebackErrorWhileStreamingIsSticky) {
 // well; those bytes are synced before they are sent, and a failure there
 // sends nothing (a failed writeback leaves pages that read back stale).
 TEST_F(SpoolTest, BytesWrittenAfterAnFsyncAreSyncedBeforeTheyAreSent) {
-  options_.upload_workers = 1;
+  options_.commit_workers = 1;
   FailFdatasync(0);
   OpenSpool();
   // The only worker is busy with another file meanwhile.
