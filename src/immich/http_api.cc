@@ -378,6 +378,7 @@ absl::StatusOr<UploadResult> HttpImmichApi::Upload(const UploadRequest& req) {
   up.file_path = req.path;
   up.file_name = req.filename;
   up.file_size = req.size;
+  up.hold_before_end = req.hold_before_end;
   // With the checksum up front the server can answer "duplicate" at once.
   if (!req.checksum_hex.empty()) up.headers.push_back("x-immich-checksum: " + req.checksum_hex);
   absl::StatusOr<HttpResponse> r = http_->PostFile(up);

@@ -48,14 +48,26 @@ class UploadSource {
  public:
   static constexpr uint64_t kDropBehind = 32 << 20;
 
-  UploadSource(int fd, uint64_t size, std::string path, absl::Status* abort)
-      : fd_(fd), size_(size), path_(std::move(path)), abort_(abort) {}
+  UploadSource(int fd, uint64_t size, std::string path, absl::Status* abort,
+               std::function<absl::Status()> hold)
+      : fd_(fd), size_(size), path_(std::move(path)), abort_(abort), hold_(std::move(hold)) {}
 
   static size_t Read(char* buf, size_t size, size_t nitems, void* arg) {
     auto* self = static_cast<UploadSource*>(arg);
     // Never past the size announced in Content-Length.
-    const size_t want = std::min<uint64_t>(size * nitems, self->size_ - self->pos_);
+    size_t want = std::min<uint64_t>(size * nitems, self->size_ - self->pos_);
     if (want == 0) return 0;
+    if (self->hold_) {
+      // Everything but the last byte goes at once; the last waits for the
+      // hold (FileUpload::hold_before_end). Without it the request is not
+      // complete, so the server makes no asset.
+      if (self->pos_ + 1 < self->size_) {
+        want = std::min<uint64_t>(want, self->size_ - 1 - self->pos_);
+      } else if (absl::Status st = self->hold_(); !st.ok()) {
+        if (self->abort_->ok()) *self->abort_ = st;
+        return CURL_READFUNC_ABORT;
+      }
+    }
     ssize_t n;
     do {
       n = ::pread(self->fd_, buf, want, static_cast<off_t>(self->pos_));
@@ -100,6 +112,7 @@ class UploadSource {
   const uint64_t size_;
   const std::string path_;
   absl::Status* const abort_;
+  const std::function<absl::Status()> hold_;
   uint64_t pos_ = 0;
   uint64_t dropped_ = 0;
 };
@@ -362,7 +375,8 @@ absl::StatusOr<HttpResponse> HttpClient::PostFile(const FileUpload& upload) {
             upload.what, ": ", upload.file_path, " changed size before it was sent"));
       }
       auto* source =
-          new UploadSource(fd, static_cast<uint64_t>(st.st_size), upload.file_path, &ex.abort);
+          new UploadSource(fd, static_cast<uint64_t>(st.st_size), upload.file_path, &ex.abort,
+                           upload.hold_before_end);
       if (CURLcode c = curl_mime_data_cb(file, st.st_size, &UploadSource::Read,
                                          &UploadSource::Seek, &UploadSource::Free, source);
           c != CURLE_OK) {

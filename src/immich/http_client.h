@@ -86,6 +86,11 @@ struct FileUpload {
   std::optional<int64_t> file_size;
   std::vector<std::string> headers;     // extra "Name: value" headers
   std::string what;
+  // When set, called on the sending thread before the file's last byte
+  // goes out; it may block (the request waits, incomplete, so the server
+  // acts on nothing yet). An error aborts the upload with that status and
+  // it is not retried. Needs a file of at least one byte.
+  std::function<absl::Status()> hold_before_end;
 };
 
 struct HttpClientOptions {

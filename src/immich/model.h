@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,10 @@ struct UploadRequest {
   absl::Time file_created_at;
   absl::Time file_modified_at;
   std::string device_asset_id;   // required by 2.x; 3.x accepts and ignores it
+  // Optional: called before the last byte is sent and may block; an error
+  // aborts the upload (no asset is made) and is the call's result. Lets an
+  // upload run while the file settles and complete only once it has.
+  std::function<absl::Status()> hold_before_end;
 };
 
 struct UploadResult {

@@ -80,12 +80,13 @@ struct Holder {
   bool trashed = false;
 };
 
-// Step 2, the accepted branch (upload): streams the file as a new asset.
+// Step 2, the accepted branch (upload): streams the file as a new asset;
+// an early start's upload holds its last byte until the file settled.
 // Guarantees on success: an asset with these bytes exists; result.uploaded
 // says whether this call made it (false: someone uploaded the same bytes
 // since the check, and `trashed` says whether that asset is in the trash).
 absl::StatusOr<Holder> UploadBytes(immich::ImmichApi& api, const CommitJob& job,
-                                   CommitResult& result) {
+                                   const CommitHooks& hooks, CommitResult& result) {
   Holder holder;
   immich::UploadRequest req;
   req.path = job.data_path;
@@ -95,6 +96,7 @@ absl::StatusOr<Holder> UploadBytes(immich::ImmichApi& api, const CommitJob& job,
   req.file_created_at = job.mtime;
   req.file_modified_at = job.mtime;
   req.device_asset_id = job.device_asset_id;
+  req.hold_before_end = hooks.hold;
   absl::StatusOr<immich::UploadResult> up = api.Upload(req);
   if (!up.ok()) return Annotate(up.status(), job, "upload");
   holder.asset_id = up->id;
@@ -113,7 +115,7 @@ absl::StatusOr<Holder> UploadBytes(immich::ImmichApi& api, const CommitJob& job,
 // permanent refusal (kInvalidArgument). Guarantees on success: the returned
 // asset holds exactly these bytes, so a rerun never makes a second one.
 absl::StatusOr<Holder> FindOrUpload(immich::ImmichApi& api, const CommitJob& job,
-                                    CommitResult& result) {
+                                    const CommitHooks& hooks, CommitResult& result) {
   std::string check_id = absl::StrCat(job.id);
   absl::StatusOr<std::vector<immich::BulkCheckResult>> checks =
       api.BulkUploadCheck({{check_id, job.sha1_hex}});
@@ -126,7 +128,7 @@ absl::StatusOr<Holder> FindOrUpload(immich::ImmichApi& api, const CommitJob& job
     return absl::UnavailableError(
         absl::StrCat("bulk-upload-check for '", job.name, "': no answer for the file"));
   }
-  if (check->accepted) return UploadBytes(api, job, result);
+  if (check->accepted) return UploadBytes(api, job, hooks, result);
   if (check->reason == "duplicate" && !check->asset_id.empty()) {
     return Holder{check->asset_id, check->is_trashed};
   }
@@ -273,8 +275,13 @@ absl::StatusOr<CommitResult> Commit(immich::ImmichApi& api, CommitJob& job,
   result.size = job.size;
   result.mtime = job.mtime;
   result.upload_name = job.upload_name.empty() ? job.name : job.upload_name;
-  absl::StatusOr<Holder> holder = FindOrUpload(api, job, result);
+  absl::StatusOr<Holder> holder = FindOrUpload(api, job, hooks, result);
   if (!holder.ok()) return holder.status();
+  // An early start that found the bytes in Immich changes nothing there
+  // before the file has settled (an upload held its last byte for that).
+  if (!result.uploaded && hooks.hold) {
+    if (absl::Status st = hooks.hold(); !st.ok()) return st;
+  }
   const std::string& asset_id = holder->asset_id;
   result.asset_id = asset_id;
   if (absl::Status st = RestoreTrashedDuplicate(api, job, hooks, *holder, result); !st.ok()) {

@@ -59,6 +59,13 @@ struct CommitHooks {
   // True if another pending file still replaces `asset_id`, which must then
   // not be trashed yet.
   std::function<bool(const std::string& asset_id)> still_needed;
+  // Set for a commit started before its file settled (an early start):
+  // blocks until the settle time is over and returns OK, or returns
+  // kAborted as soon as the file changed (it then commits again, after a
+  // settle time of its own). The upload calls it before its last byte, so
+  // the server makes no asset before it returns OK; a commit that uploads
+  // nothing calls it before any change to Immich (restore, album add).
+  std::function<absl::Status()> hold;
 };
 
 // Runs the protocol once. Errors are the failing call's status, with the

@@ -168,6 +168,13 @@ struct SpoolOptions {
   // Commits running at once (threads). Uploads among them may be limited
   // further by the api (BatchingApi); the other steps are cheap waits.
   int commit_workers = 4;
+  // Early start: a closed file of at least this many bytes (0: none) starts
+  // its commit at once instead of after the settle time. Its upload sends
+  // everything but the last byte and holds that until the settle time is
+  // over; a change meanwhile (bytes, name, mtime, album, unlink) aborts the
+  // upload, so Immich makes no asset, and the file commits after a settle
+  // time of its own. The transfer of a big file overlaps its settle time.
+  uint64_t early_start_bytes = 8 << 20;
   absl::Duration min_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Minutes(5);
   // Prefix of the deviceAssetId sent with uploads (Immich 2.x needs one).

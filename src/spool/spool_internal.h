@@ -75,6 +75,10 @@ struct Entry {
   uint64_t last_error_generation = 0;
   uint64_t error_seq = 0;             // bumped by every failed attempt
   bool incomplete_unreported = false; // marked; OnIncomplete not called yet
+  // The commit in flight started before the file settled (early start), and
+  // the generation of the last early start (one per generation).
+  bool early_job = false;
+  uint64_t early_generation = 0;
 };
 
 class Spool::Impl {
@@ -187,7 +191,15 @@ class Spool::Impl {
   // pending files as its hooks; then the upload link is gone and a hash it
   // computed is kept for the generation it describes. Takes no lock across
   // the Immich calls.
-  absl::StatusOr<CommitResult> CommitSnapshot(const EntryPtr& e, CommitJob& job, uint64_t gen);
+  // settle_end: set for an early start, when its hold ends.
+  absl::StatusOr<CommitResult> CommitSnapshot(const EntryPtr& e, CommitJob& job, uint64_t gen,
+                                              std::optional<absl::Time> settle_end);
+  // The hold of an early start (CommitHooks::hold): until settle_end, or
+  // kAborted once the file changed or was unlinked, or the spool stops; an
+  // fsync ends it at once.
+  absl::Status HoldUntilSettled(const Entry& e, uint64_t gen, absl::Time settle_end);
+  // Whether a settling file may start its commit early (early_start_bytes).
+  bool EarlyStartable(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishSuccess(const EntryPtr& e, const CommitJob& job, uint64_t job_gen,
                      const CommitResult& result);
   // What FinishSuccess does next.

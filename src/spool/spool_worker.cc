@@ -101,6 +101,7 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
     const absl::Time now = absl::Now();
     absl::Time next = absl::InfiniteFuture();
     EntryPtr best;
+    EntryPtr early;  // taken only when nothing is due
     for (const auto& [id, e] : entries_) {
       if (e->gone || e->finishing || e->unlinked) continue;
       if (e->state == PendingFile::State::kCommitting) continue;
@@ -112,9 +113,16 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
       if (e->state != PendingFile::State::kSettling || e->handles > 0) continue;
       if (e->due > now) {
         next = std::min(next, e->due);
+        if (EarlyStartable(*e) && (early == nullptr || e->due < early->due)) early = e;
       } else if (best == nullptr || e->due < best->due) {
         best = e;
       }
+    }
+    if (best != nullptr) best->early_job = false;
+    if (best == nullptr && early != nullptr) {
+      best = early;
+      best->early_job = true;
+      best->early_generation = best->generation;
     }
     if (best != nullptr) {
       best->state = PendingFile::State::kCommitting;
@@ -133,9 +141,34 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
 // Steps: snapshot the generation (under its io_mu) / route it (unlinked,
 // incomplete, refused by the precheck, no upload link) / commit it, unless it
 // is in Immich already / finish (FinishSuccess, FinishFailure).
+bool Spool::Impl::EarlyStartable(const Entry& e) const {
+  // Not a retry (its due time is a backoff), not a generation already
+  // tried early, not one in Immich already.
+  return options_.early_start_bytes > 0 && e.rec.size >= options_.early_start_bytes &&
+         e.rec.attempts == 0 && e.early_generation != e.generation &&
+         e.committed_generation != e.generation;
+}
+
+absl::Status Spool::Impl::HoldUntilSettled(const Entry& e, uint64_t gen, absl::Time settle_end) {
+  absl::MutexLock l(&mu_);
+  for (;;) {
+    if (stopping_) return absl::AbortedError("the mount is stopping");
+    if (e.unlinked || e.generation != gen) {
+      return absl::AbortedError(absl::StrCat("'", e.rec.name,
+                                             "' changed while it settled; it commits again"));
+    }
+    if (e.fsync_generation >= gen) return absl::OkStatus();
+    const absl::Time now = absl::Now();
+    if (now >= settle_end) return absl::OkStatus();
+    // Changes do not all signal cv_ while a commit runs: look again soon.
+    cv_.WaitWithDeadline(&mu_, std::min(settle_end, now + absl::Milliseconds(20)));
+  }
+}
+
 void Spool::Impl::RunJob(const EntryPtr& e) {
   CommitJob job;
   uint64_t gen = 0;
+  std::optional<absl::Time> settle_end;  // an early start's
   std::optional<CommitResult> finalize;  // this generation is in Immich already
   bool unlinked = false;
   bool incomplete = false;
@@ -153,6 +186,7 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
       unlinked = e->unlinked;
       incomplete = !e->rec.write_error.empty();
       gen = e->job_generation = e->generation;
+      if (e->early_job) settle_end = e->due;
       if (e->committed_generation == gen) finalize = e->committed;
       SnapshotJobLocked(*e, job);
     }
@@ -189,7 +223,7 @@ void Spool::Impl::RunJob(const EntryPtr& e) {
   if (finalize) {
     result = *finalize;
   } else {
-    result = CommitSnapshot(e, job, gen);
+    result = CommitSnapshot(e, job, gen, settle_end);
   }
   if (result.ok()) {
     FinishSuccess(e, job, gen, *result);
@@ -234,8 +268,12 @@ void Spool::Impl::ParkIncomplete(const EntryPtr& e, const CommitJob& job) {
 }
 
 absl::StatusOr<CommitResult> Spool::Impl::CommitSnapshot(const EntryPtr& e, CommitJob& job,
-                                                         uint64_t gen) {
+                                                         uint64_t gen,
+                                                         std::optional<absl::Time> settle_end) {
   CommitHooks hooks;
+  if (settle_end) {
+    hooks.hold = [this, e, gen, end = *settle_end] { return HoldUntilSettled(*e, gen, end); };
+  }
   hooks.set_restored = [this, e](const std::string& asset_id) -> absl::Status {
     absl::MutexLock io(&e->io_mu);
     JournalRecord record;
@@ -405,6 +443,22 @@ std::optional<FailedFile> Spool::Impl::RecordFailure(const EntryPtr& e, uint64_t
   bool fail_now = false;
   JournalRecord record;
   absl::Duration delay;
+  // An early start that the file's change stopped (HoldUntilSettled) is
+  // no failed attempt: the new version settles like any change.
+  bool superseded = false;
+  {
+    absl::MutexLock l(&mu_);
+    superseded = error.code() == absl::StatusCode::kAborted && e->generation != job_gen;
+    if (superseded) {
+      e->state = PendingFile::State::kOpen;
+      Schedule(*e, options_.settle);
+      cv_.SignalAll();
+    }
+  }
+  if (superseded) {
+    LOG(kDebug, "spool: %s", error.message());
+    return std::nullopt;
+  }
   {
     absl::MutexLock l(&mu_);
     ++e->rec.attempts;

@@ -259,8 +259,20 @@ absl::StatusOr<immich::UploadResult> FakeImmichApi::Upload(const immich::UploadR
   std::ifstream in(req.path, std::ios::binary);
   if (!in) return ErrnoFromSyscall(errno, "open " + req.path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  {
+    // The x-immich-checksum header is checked before the body is looked at.
+    absl::MutexLock lock(&mu_);
+    if (std::optional<Sha1Digest> d = ParseSha1(req.checksum_hex)) {
+      if (const StoredAsset* dup = ByChecksumLocked(ToBase64(*d))) {
+        return immich::UploadResult{.id = dup->meta.id, .duplicate = true};
+      }
+    }
+  }
+  // The body's last byte waits for the hold; an aborted body makes nothing.
+  if (req.hold_before_end && !bytes.empty()) {
+    if (absl::Status st = req.hold_before_end(); !st.ok()) return st;
+  }
   absl::MutexLock lock(&mu_);
-  // The x-immich-checksum header is checked before the body is looked at.
   if (std::optional<Sha1Digest> d = ParseSha1(req.checksum_hex)) {
     if (const StoredAsset* dup = ByChecksumLocked(ToBase64(*d))) {
       return immich::UploadResult{.id = dup->meta.id, .duplicate = true};
