@@ -240,7 +240,7 @@ std::optional<int> Mount(const Config& c, std::unique_ptr<fuse_ll::Session>* out
 
 // Step 5: the filesystem over the client and the cache_dir, served until
 // unmounted.
-int Serve(const Config& c, immich::ImmichApi* api, CacheDir& cache_dir,
+int Serve(const Config& c, immich::BatchingApi* api, CacheDir& cache_dir,
           fuse_ll::Session& session, const std::string& server_version) {
   cache::ReadPath reads(api, cache_dir.blocks.get(), cache::ReadPathOptions{});
   // The album list and listings, saved per server and user: a restart does
@@ -255,6 +255,7 @@ int Serve(const Config& c, immich::ImmichApi* api, CacheDir& cache_dir,
   fs_options.offline_start = c.offline_start;
   fs::Filesystem filesystem(api, &reads, fs_options);
   filesystem.SetSpool(cache_dir.spool.get());
+  filesystem.SetCallStats([api] { return api->Stats(); });
   filesystem.SetNotifier(session.notifier());
   filesystem.SetServerVersion(server_version);
   filesystem.SetCatalogStore(&catalog_store);

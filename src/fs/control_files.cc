@@ -12,7 +12,10 @@
 // mtime, state, attempts, last_error, incomplete, write_error), pending_bytes,
 // commits_in_flight,
 // commits_done, commits_retried, recent_errors (newest last: time, name,
-// error), failed_files (name, album, size, failed_at, reason).
+// error), server_calls (what the commits cost Immich: bulk_upload_checks and
+// the checksums_checked in them, checks_answered_ahead, album_adds and the
+// assets_added in them, uploads, uploads_in_flight), failed_files (name,
+// album, size, failed_at, reason).
 // Everything under /.immich answers EROFS to writes.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -208,7 +211,19 @@ std::string Filesystem::StatusJson() {
                     "}");
     sep = ",\n";
   }
-  absl::StrAppend(&out, "\n  ],\n  \"failed_files\": [");
+  if (call_stats_) {
+    // What the commits cost the server: calls and the items they carried.
+    immich::BatchingStats b = call_stats_();
+    absl::StrAppend(&out, "\n  ],\n  \"server_calls\": {\"bulk_upload_checks\": ", b.check_calls,
+                    ", \"checksums_checked\": ", b.check_items,
+                    ", \"checks_answered_ahead\": ", b.checks_ahead_used,
+                    ", \"album_adds\": ", b.add_calls, ", \"assets_added\": ", b.add_items,
+                    ", \"uploads\": ", b.uploads, ", \"uploads_in_flight\": ",
+                    b.uploads_in_flight, "}");
+    absl::StrAppend(&out, ",\n  \"failed_files\": [");
+  } else {
+    absl::StrAppend(&out, "\n  ],\n  \"failed_files\": [");
+  }
   sep = "\n";
   for (const cache::FailedFile& f : stats.failed) {
     absl::StrAppend(&out, sep, "    {\"file\": ", Json(Basename(f.path)),

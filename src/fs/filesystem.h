@@ -68,6 +68,7 @@
 #include "fs/name_policy.h"
 #include "fs/types.h"
 #include "immich/api.h"
+#include "immich/batching_api.h"
 #include "readcache/read_path.h"
 #include "spool/spool.h"
 
@@ -103,6 +104,11 @@ class Filesystem : public cache::SpoolOwner {
   // read-only (every write answers EROFS). The spool must be opened with
   // this Filesystem as its owner (Spool::Start), and destroyed before it.
   void SetSpool(cache::Spool* spool) { spool_ = spool; }
+  // What the batching layer in front of the api counted, for
+  // /.immich/status (optional).
+  void SetCallStats(std::function<immich::BatchingStats()> stats) {
+    call_stats_ = std::move(stats);
+  }
   void SetNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
   void SetServerVersion(std::string version);
   // The catalog kept on disk, for restarts and offline starts (catalog.h);
@@ -303,6 +309,7 @@ class Filesystem : public cache::SpoolOwner {
   Catalog catalog_;
   InodeTable inodes_;
   NamePolicy names_;
+  std::function<immich::BatchingStats()> call_stats_;
   cache::Spool* spool_ = nullptr;
   KernelNotifier* notifier_ = nullptr;
 

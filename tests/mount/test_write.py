@@ -731,3 +731,61 @@ def test_a_reader_sees_what_a_write_only_handle_writes(fake, setup):
         os.close(w)
         os.close(r)
     os.unlink(p)
+
+
+@pytest.mark.limit(240)
+def test_a_batch_of_files_costs_few_server_calls_besides_the_uploads(fake, setup):
+    # issue 11: a real Immich costs per call. While uploads are slow (as on a
+    # busy server), the files behind them share their bulk-upload-checks and
+    # album adds, and no uploaded file is read back (GET /api/assets/{id}).
+    mnt = setup(["W batch"], options=[SETTLE, "upload_workers=4"])
+    fake.fault(r"POST /api/assets$", "delay", delay_ms=400)
+    files = {"b%02d.jpg" % i: unique_bytes(30_000 + i, "batch%d" % i) for i in range(40)}
+    for name, data in files.items():
+        write_file(P(mnt, "W batch", name), data)
+    wait_album_names(fake, "W batch", files, timeout=180)
+    wait_idle(mnt)
+    fake.clear_faults()
+    got = album_assets(fake, "W batch")
+    assert sorted(got) == sorted(files)
+    for name, data in files.items():
+        assert got[name]["checksum_hex"] == sha1_hex(data), name
+    req = fake.stats()["requests"]
+    uploads = req.get("POST /api/assets", 0)
+    checks = req.get("POST /api/assets/bulk-upload-check", 0)
+    adds = sum(v for k, v in req.items() if k.startswith("PUT /api/albums/") and k.endswith("/assets"))
+    reads = sum(v for k, v in req.items() if k.startswith("GET /api/assets/") and k.count("/") == 3)
+    assert uploads == len(files), req
+    assert reads == 0, req
+    # With 4 uploads of 400 ms in flight and 40 files, a file per call would
+    # be 40 of each; coalesced, at most half.
+    assert checks <= len(files) // 2, req
+    assert adds <= len(files) // 2, req
+    calls = read_status(mnt)["server_calls"]
+    assert calls["uploads"] == len(files), calls
+    assert calls["assets_added"] == len(files), calls
+    assert calls["album_adds"] == adds, calls
+
+
+@pytest.mark.limit(240)
+def test_a_big_file_uploads_while_it_settles(fake, setup):
+    # The early start (spool.h): a file of 8 MiB or more starts uploading at
+    # close; the server gets its last byte only after the settle time, and a
+    # new mtime set meanwhile (an SFTP SETSTAT after close) is the one Immich
+    # keeps: the held upload is dropped, not made an asset.
+    mnt = setup(["W early"], options=["settle=6"])
+    data = unique_bytes(9 * MiB, "early")
+    path = P(mnt, "W early", "clip.mp4")
+    write_file(path, data)
+    poll(lambda: fake.stats()["requests"].get("POST /api/assets", 0) >= 1, "the upload started",
+         timeout=30, interval=0.02)
+    assert album_assets(fake, "W early") == {}, "no asset before the settle time is over"
+    os.utime(path, (T1, T1))
+    wait_in_album(fake, "W early", "clip.mp4", data, timeout=60)
+    wait_idle(mnt)
+    got = album_assets(fake, "W early")
+    assert list(got) == ["clip.mp4"]
+    assert iso_to_epoch(got["clip.mp4"]["fileModifiedAt"]) == pytest.approx(T1, abs=0.001)
+    state = fake.state()
+    assert len(assets_with_checksum(state, sha1_hex(data))) == 1, "no stray asset"
+    assert fake.stats()["requests"].get("POST /api/assets", 0) == 2, "the held upload was dropped"
