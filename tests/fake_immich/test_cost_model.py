@@ -5,6 +5,7 @@ fake is not a property of the model."""
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,11 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import cost  # noqa: E402
 from fake_client import FakeError, FakeImmich, upload_multipart  # noqa: E402
+
+CHECKED_IN = os.path.join(HERE, "cost-real-3.1.json")
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -148,3 +153,21 @@ def test_bad_file_is_an_error_naming_the_option(tmp_path):
                         "--cost-model", str(bad)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "--cost-model" in r.stderr and "per_mib_ms" in r.stderr
+
+
+def test_checked_in_model_loads_and_names_real_routes():
+    with open(CHECKED_IN) as f:
+        doc = json.load(f)
+    cores, routes = cost.validate(doc)
+    assert cores >= 1
+    for key in ("POST /api/assets", "PUT /api/albums/{id}/assets", "POST /api/assets/bulk-upload-check",
+                "POST /api/search/metadata", "GET /api/assets/{id}", "GET /api/assets/{id}/original"):
+        assert key in routes, key
+    # Every route it names is one the fake serves.
+    import api
+    import server
+    router = server.Router()
+    api.register(router)
+    served = {"%s %s" % (m, t) for m, t, _, _, _ in router.routes}
+    assert set(routes) - {"*"} <= served
+    assert doc.get("calibration", {}).get("command"), "the model says how it was measured"
