@@ -10,6 +10,7 @@
     GET  /_fake/stats                   counters;   POST /_fake/stats/reset
     GET/POST/DELETE /_fake/faults       list / add / clear fault switches
     POST /_fake/latency                 {"ms": N}
+    GET/POST /_fake/cost-model          the cost model (cost.py) / replace it ({} switches it off)
     POST /_fake/offline                 {"offline": true|false}  (API connections are closed at once)
 
 See README.md for the asset spec and the fault fields.
@@ -26,6 +27,7 @@ import sys
 import threading
 
 import api
+import cost
 import media
 from common import ApiError
 from store import fmt_iso, new_id, now_iso, parse_iso
@@ -246,7 +248,9 @@ def handle(handler, app, path, query):
         if body.get("faults", True):
             app.faults.clear()
         app.offline = False
-        app.latency = app.args.latency_ms / 1000.0 if body.get("latency", True) else app.latency
+        if body.get("latency", True):
+            app.latency = app.args.latency_ms / 1000.0
+            app.cost = app.load_cost_model()
         return send(200, {"ok": True})
     if route == "/users" and method == "POST":
         return send(200, add_user(app, _json_body(handler)))
@@ -257,7 +261,10 @@ def handle(handler, app, path, query):
     if route == "/state" and method == "GET":
         return send(200, state(app, query))
     if route == "/stats" and method == "GET":
-        return send(200, app.stats.as_dict())
+        out = app.stats.as_dict()
+        if app.cost:
+            out["cost"] = app.cost.stats()
+        return send(200, out)
     if route == "/stats/reset" and method == "POST":
         app.stats.reset()
         return send(200, {"ok": True})
@@ -279,6 +286,17 @@ def handle(handler, app, path, query):
         body = _json_body(handler)
         app.latency = float(body.get("ms", 0)) / 1000.0
         return send(200, {"ok": True, "ms": app.latency * 1000.0})
+    if route == "/cost-model":
+        if method == "GET":
+            return send(200, {"model": app.cost.doc if app.cost else None,
+                              "stats": app.cost.stats() if app.cost else None})
+        if method == "POST":
+            body = _json_body(handler)
+            try:
+                app.cost = cost.CostModel(body) if body else None
+            except cost.CostError as e:
+                raise ApiError(400, "control API: %s" % e)
+            return send(200, {"ok": True, "enabled": app.cost is not None})
     if route == "/offline" and method == "POST":
         body = _json_body(handler)
         app.offline = bool(body.get("offline", True))

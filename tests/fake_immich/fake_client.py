@@ -39,9 +39,10 @@ class FakeError(Exception):
 
 class FakeImmich:
     def __init__(self, data_dir=None, api_key=DEFAULT_KEY, users=(), latency_ms=0, version="3.1.0",
-                 demo=False, port=0, extra_args=(), quiet=True, start=True, persist=True):
+                 demo=False, port=0, extra_args=(), quiet=True, start=True, persist=True, cost_model=None):
         """users: iterable of (email, password, api_key, name) for extra users.
-        persist=False: --no-persist (no state.json; a restart starts empty)."""
+        persist=False: --no-persist (no state.json; a restart starts empty).
+        cost_model: a cost model file (--cost-model, see cost.py)."""
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="fake-immich-")
         self.api_key = api_key
@@ -53,6 +54,7 @@ class FakeImmich:
         self.extra_args = list(extra_args)
         self.quiet = quiet
         self.persist = persist
+        self.cost_model = cost_model
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "server.log")
         if start:
@@ -84,6 +86,8 @@ class FakeImmich:
             cmd.append("--quiet")
         if not self.persist:
             cmd.append("--no-persist")
+        if self.cost_model:
+            cmd += ["--cost-model", self.cost_model]
         cmd += self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
@@ -265,6 +269,14 @@ class FakeImmich:
 
     def set_latency(self, ms):
         return self.control("POST", "/latency", {"ms": ms})
+
+    def set_cost_model(self, model):
+        """Replace the cost model (a dict as in cost.py; None or {} switches it off)."""
+        return self.control("POST", "/cost-model", model or {})
+
+    def cost_model_state(self):
+        """-> {"model": dict or None, "stats": {"charged_s", "waited_s"} or None}."""
+        return self.control("GET", "/cost-model")
 
     def set_offline(self, offline=True):
         return self.control("POST", "/offline", {"offline": offline})

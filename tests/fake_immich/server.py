@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import api  # noqa: E402
 import control  # noqa: E402
+import cost  # noqa: E402
 import hostile  # noqa: E402
 from common import STREAMED, ApiError  # noqa: E402
 from store import Store  # noqa: E402
@@ -48,15 +49,18 @@ class Request:
         self.body = handler.body
         self.user = None
         self.api_key = None   # the user's key record when the caller used an API key (not a session)
+        self.parsed = None    # the JSON body once json() read it (for the cost model's item counts)
 
     def json(self):
         raw = self.body.read_all()
         if not raw:
-            return {}
+            self.parsed = {}
+            return self.parsed
         try:
-            return json.loads(raw)
+            self.parsed = json.loads(raw)
         except ValueError:
             raise ApiError(400, "Unexpected token in JSON at position 0")
+        return self.parsed
 
 
 class Router:
@@ -157,6 +161,7 @@ class App:
         self.version = tuple(int(x) for x in args.version.lstrip("v").split(".")[:3])
         self.major = self.version[0]
         self.latency = args.latency_ms / 1000.0
+        self.cost = self.load_cost_model()
         self.quiet = args.quiet
         self.offline = False
         self.stats = Stats()
@@ -171,6 +176,10 @@ class App:
                           "isAdmin": False})
         os.makedirs(args.data_dir, exist_ok=True)
         self.store = Store(args.data_dir, users, persist=not args.no_persist)
+
+    def load_cost_model(self):
+        """The --cost-model file's model, or None."""
+        return cost.CostModel.load(self.args.cost_model) if self.args.cost_model else None
 
     def authenticate(self, headers, query):
         """-> (user, API key record or None for a login session)."""
@@ -273,9 +282,21 @@ class Handler(BaseHTTPRequestHandler):
             return
         limit = count if self.truncate_after is None else min(count, self.truncate_after)
         sent = 0
+        model, entry = self.cost_model, self.cost_entry
         try:
             with open(path, "rb") as f:
-                sent = self.connection.sendfile(f, offset, limit)
+                if model and entry and entry["per_mib_ms"]:
+                    # The cost model's per-MiB charge before each piece: the
+                    # client sees the server's pace, not the fake's.
+                    while sent < limit:
+                        n = min(1 << 20, limit - sent)
+                        model.bytes(entry, n)
+                        k = self.connection.sendfile(f, offset + sent, n)
+                        sent += k
+                        if k < n:
+                            break
+                else:
+                    sent = self.connection.sendfile(f, offset, limit)
         finally:
             self.server.app.stats.add("download_bytes", sent)
         if limit < count:
@@ -312,6 +333,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch2(self, app):
         self.truncate_after = None
         self.hostile = None
+        self.cost_model = self.cost_entry = None
         self.body = self._make_body()
         url = urlsplit(self.path)
         path = url.path
@@ -351,12 +373,21 @@ class Handler(BaseHTTPRequestHandler):
             return
         if app.latency:
             time.sleep(app.latency)
+        model = app.cost
+        if model:
+            entry = self.cost_entry = model.route(self.command, template)
+            self.cost_model = model
+            model.fixed(entry)
+            if entry and entry["per_mib_ms"]:
+                self.body.meter = lambda n: model.bytes(entry, n)
         if func is None:
             raise ApiError(404, "Cannot %s %s" % (self.command, path))
         req = Request(self, self.command, path, query, params)
         if needs_auth:
             req.user, req.api_key = app.authenticate(self.headers, query)
         result = func(app, req)
+        if model and entry and entry["per_item_ms"]:
+            model.items(entry, cost.count_items(template, self.command, req.parsed, result))
         if result is not STREAMED:
             status, obj = result
             self.send_json(status, obj)
@@ -416,6 +447,8 @@ def parse_args(argv):
     p.add_argument("--user", action="append", default=[], metavar="EMAIL:PASSWORD:APIKEY:NAME",
                    help="an extra user (repeatable)")
     p.add_argument("--latency-ms", type=float, default=0, help="sleep this long in every /api request")
+    p.add_argument("--cost-model", metavar="FILE.json",
+                   help="per-route costs and a CPU token pool (cost.py; e.g. cost-real-3.1.json)")
     p.add_argument("--version", default="3.1.0", help="Immich version to imitate (3.x or 2.x)")
     p.add_argument("--keepalive-timeout", type=int, default=5, help="idle keep-alive seconds, like node")
     p.add_argument("--io-timeout", type=float, default=300, help="socket timeout while a request is served")
@@ -428,7 +461,11 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    app = App(args)
+    try:
+        app = App(args)
+    except cost.CostError as e:
+        sys.stderr.write("fake-immich: %s\n" % e)
+        sys.exit(2)
     if args.demo:
         control.seed_demo(app)
     httpd = Server((args.host, args.port), Handler)

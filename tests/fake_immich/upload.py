@@ -48,6 +48,7 @@ class Body:
         self.chunk_left = 0
         self.done = not chunked and not length
         self.counter = counter  # callable(nbytes) for the stats
+        self.meter = None       # callable(nbytes) for the cost model (cost.py)
 
     def read(self, n=CHUNK):
         if self.done:
@@ -63,6 +64,8 @@ class Body:
                 self.done = True
         if self.counter and data:
             self.counter(len(data))
+        if self.meter and data:
+            self.meter(len(data))
         return data
 
     def _read_chunked(self, n):

@@ -20,7 +20,6 @@ set (then a failure: on the CI machine these tests must run).
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -106,118 +105,12 @@ def sshd(workdir):
     s.stop()
 
 
-class Account:
-    """One SFTP account: system user, key, library, mount."""
-
-    def __init__(self, name, immich_user, key_path, workdir):
-        self.name = name
-        self.email, self.password, self.api_key, _ = immich_user
-        self.key = key_path
-        self.dir = workdir
-        self.mountpoint = os.path.join(sftputil.SRV, name)
-        self.unit = None
-        self.hung = False
-
-    def client(self, sshd, password=None):
-        d = tempfile.mkdtemp(prefix="client-", dir=self.dir)
-        if password is None:
-            return sftputil.Client(sshd, self.name, key=self.key, workdir=d)
-        return sftputil.Client(sshd, self.name, password=password, workdir=d)
-
-    def kill(self):
-        if self.unit:
-            self.unit.kill()
-
-
-class Accounts:
-    """Makes accounts with immichfs-adduser and mounts them with the unit's
-    commands; close() stops and removes them all, then checks the logs."""
+class Accounts(sftputil.Accounts):
+    """sftputil.Accounts on the session's fake, under the watchdog."""
 
     def __init__(self, fake, workdir):
+        super().__init__(fake.url, workdir, watch=_watch)
         self.fake = fake
-        self.dir = workdir
-        self.accounts = []
-        self.made_group = subprocess.run(["getent", "group", sftputil.GROUP],
-                                         capture_output=True).returncode != 0
-        self.made_dirs = [d for d in (sftputil.SRV, sftputil.ETC, sftputil.CACHE) if not os.path.exists(d)]
-
-    # Albums the tests seed through the fake's control API must show at once.
-    def add(self, immich_user, tag="u", password_login=False, start=True, options="-o dir_cache_ttl=0"):
-        name = sftputil.new_user_name(tag)
-        adir = os.path.join(self.dir, name)
-        os.makedirs(adir)
-        key = os.path.join(adir, "id_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-        api_key_file = os.path.join(adir, "api-key")
-        with open(api_key_file, "w") as f:
-            f.write(immich_user[2] + "\n")
-        args = ["--key-file", api_key_file, "--ssh-key", key + ".pub", "--no-start"]
-        if password_login:
-            args.append("--password-login")
-        if options:
-            args += ["--options", options]
-        a = Account(name, immich_user, key, adir)
-        self.accounts.append(a)
-        r = sftputil.run_adduser(args + [name, self.fake.url])
-        assert r.returncode == 0, "immichfs-adduser failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr)
-        if start:
-            self.mount(a)
-        return a
-
-    def mount(self, a):
-        a.unit = sftputil.UnitRunner(os.path.abspath(mountutil.BIN), a.name,
-                                     os.path.join(a.dir, "immichfs.log"))
-        _watch.register(a)
-        a.unit.start()
-        assert mountutil.is_mounted(a.mountpoint), "not mounted:\n" + a.unit.log()
-
-    def unmount(self, a, check=True):
-        _watch.unregister(a)
-        if a.unit is None:
-            return
-        hung = a.hung
-        if hung:
-            a.unit.kill()
-            subprocess.run(["fusermount3", "-u", "-z", a.mountpoint], capture_output=True)
-        rc = a.unit.stop()
-        log = a.unit.log()
-        a.unit = None
-        if check and not hung:
-            bad = [s for s in mountutil.SUSPICIOUS if s in log]
-            assert not bad, "immichfs printed %s:\n%s" % (bad, log)
-            assert rc == 0, "immichfs exited with %s after ExecStop:\n%s" % (rc, log)
-
-    def close(self):
-        errors = []
-        for a in reversed(self.accounts):
-            try:
-                self.unmount(a)
-            except AssertionError as e:
-                errors.append(str(e))
-            if mountutil.is_mounted(a.mountpoint):
-                subprocess.run(["umount", "-l", a.mountpoint], capture_output=True)
-            gone = subprocess.run(["getent", "passwd", a.name], capture_output=True).returncode != 0 \
-                and not os.path.exists(os.path.join(sftputil.ETC, a.name + ".conf"))
-            if gone:  # a test removed it already
-                continue
-            r = sftputil.run_deluser(["--purge", "--force", a.name])
-            if r.returncode != 0:
-                errors.append("immichfs-deluser %s: %s" % (a.name, r.stderr))
-        self.accounts = []
-        for d in reversed(self.made_dirs):
-            for sub in ("authorized_keys",):
-                try:
-                    os.rmdir(os.path.join(d, sub))
-                except OSError:
-                    pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-        if self.made_group:
-            subprocess.run(["groupdel", sftputil.GROUP], capture_output=True)
-        if errors:
-            raise AssertionError("\n\n".join(errors))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 
+import mountutil
 from mountutil import free_port, read_text  # noqa: F401 (free_port: also sftputil.free_port)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -258,6 +259,125 @@ def pam_login(user, password, env=None, nul=True, args=()):
 
 def new_user_name(tag="u"):
     return "ifs%s-%s" % (tag, os.urandom(3).hex())
+
+
+class Account:
+    """One SFTP account: system user, key, library, mount."""
+
+    def __init__(self, name, immich_user, key_path, workdir):
+        self.name = name
+        self.email, self.password, self.api_key, _ = immich_user
+        self.key = key_path
+        self.dir = workdir
+        self.mountpoint = os.path.join(SRV, name)
+        self.unit = None
+        self.hung = False
+
+    def client(self, sshd, password=None):
+        d = tempfile.mkdtemp(prefix="client-", dir=self.dir)
+        if password is None:
+            return Client(sshd, self.name, key=self.key, workdir=d)
+        return Client(sshd, self.name, password=password, workdir=d)
+
+    def kill(self):
+        if self.unit:
+            self.unit.kill()
+
+
+class Accounts:
+    """Makes accounts with immichfs-adduser for the Immich at `url` and mounts
+    them with the unit's commands; close() stops and removes them all, then
+    checks the logs. `watch`: a mountutil.Watchdog the mounts are registered
+    with while they run (the tests'; the benchmark has none)."""
+
+    def __init__(self, url, workdir, watch=None, binary=None):
+        self.url = url
+        self.dir = workdir
+        self.watch = watch
+        self.binary = binary or mountutil.BIN
+        self.accounts = []
+        self.made_group = subprocess.run(["getent", "group", GROUP],
+                                         capture_output=True).returncode != 0
+        self.made_dirs = [d for d in (SRV, ETC, CACHE) if not os.path.exists(d)]
+
+    # Albums the tests seed through the fake's control API must show at once.
+    def add(self, immich_user, tag="u", password_login=False, start=True, options="-o dir_cache_ttl=0"):
+        name = new_user_name(tag)
+        adir = os.path.join(self.dir, name)
+        os.makedirs(adir)
+        key = os.path.join(adir, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        api_key_file = os.path.join(adir, "api-key")
+        with open(api_key_file, "w") as f:
+            f.write(immich_user[2] + "\n")
+        args = ["--key-file", api_key_file, "--ssh-key", key + ".pub", "--no-start"]
+        if password_login:
+            args.append("--password-login")
+        if options:
+            args += ["--options", options]
+        a = Account(name, immich_user, key, adir)
+        self.accounts.append(a)
+        r = run_adduser(args + [name, self.url])
+        assert r.returncode == 0, "immichfs-adduser failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr)
+        if start:
+            self.mount(a)
+        return a
+
+    def mount(self, a):
+        a.unit = UnitRunner(os.path.abspath(self.binary), a.name, os.path.join(a.dir, "immichfs.log"))
+        if self.watch:
+            self.watch.register(a)
+        a.unit.start()
+        assert mountutil.is_mounted(a.mountpoint), "not mounted:\n" + a.unit.log()
+
+    def unmount(self, a, check=True):
+        if self.watch:
+            self.watch.unregister(a)
+        if a.unit is None:
+            return
+        hung = a.hung
+        if hung:
+            a.unit.kill()
+            subprocess.run(["fusermount3", "-u", "-z", a.mountpoint], capture_output=True)
+        rc = a.unit.stop()
+        log = a.unit.log()
+        a.unit = None
+        if check and not hung:
+            bad = [s for s in mountutil.SUSPICIOUS if s in log]
+            assert not bad, "immichfs printed %s:\n%s" % (bad, log)
+            assert rc == 0, "immichfs exited with %s after ExecStop:\n%s" % (rc, log)
+
+    def close(self):
+        errors = []
+        for a in reversed(self.accounts):
+            try:
+                self.unmount(a)
+            except AssertionError as e:
+                errors.append(str(e))
+            if mountutil.is_mounted(a.mountpoint):
+                subprocess.run(["umount", "-l", a.mountpoint], capture_output=True)
+            gone = subprocess.run(["getent", "passwd", a.name], capture_output=True).returncode != 0 \
+                and not os.path.exists(os.path.join(ETC, a.name + ".conf"))
+            if gone:  # a test removed it already
+                continue
+            r = run_deluser(["--purge", "--force", a.name])
+            if r.returncode != 0:
+                errors.append("immichfs-deluser %s: %s" % (a.name, r.stderr))
+        self.accounts = []
+        for d in reversed(self.made_dirs):
+            for sub in ("authorized_keys",):
+                try:
+                    os.rmdir(os.path.join(d, sub))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if self.made_group:
+            subprocess.run(["groupdel", GROUP], capture_output=True)
+        if errors:
+            raise AssertionError("\n\n".join(errors))
 
 
 # ------------------------------------------------------------------ the unit
