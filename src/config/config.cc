@@ -310,7 +310,7 @@ std::string UsageText(const char* program) {
       "  -o insecure_tls        do not verify the server's certificate (unsafe)\n"
       "  -o offline_start       mount even when Immich cannot be reached\n"
       "  -o settle=SECS         wait after the last close before uploading (default 2)\n"
-      "  -o upload_workers=N    parallel uploads (default 4)\n"
+      "  -o upload_workers=N    parallel uploads (default 8)\n"
       "  -h, --help             this text\n"
       "  -V, --version          print the version\n"
       "\n"

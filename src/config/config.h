@@ -34,7 +34,7 @@ struct Config {
   bool insecure_tls = false;
   bool offline_start = false;     // mount even if Immich cannot be reached
   double settle = 2.0;            // seconds after the last close before a commit
-  int upload_workers = 4;
+  int upload_workers = 8;
 
   bool foreground = false;        // -f
   bool debug = false;             // -d: foreground + FUSE protocol trace
