@@ -255,8 +255,13 @@ class Spool::Impl {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<PendingId, EntryPtr> entries_ ABSL_GUARDED_BY(mu_);
   PendingId next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  // Workers wait on it for due entries; Fsync waits on it for outcomes.
+  // Fsync waits on it for outcomes, holds for changes, and one worker (the
+  // timekeeper) for due entries; every change signals it.
   absl::CondVar cv_;
+  // The other idle workers wait on it; a worker that took a job wakes one,
+  // which looks for the next (or becomes the timekeeper).
+  absl::CondVar idle_cv_;
+  bool timekeeper_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t commits_done_ ABSL_GUARDED_BY(mu_) = 0;

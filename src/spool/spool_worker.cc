@@ -85,6 +85,7 @@ void Spool::Impl::Stop() {
     absl::MutexLock l(&mu_);
     stopping_ = true;
     cv_.SignalAll();
+    idle_cv_.SignalAll();
   }
   for (std::thread& t : workers_) t.join();
   workers_.clear();
@@ -128,12 +129,22 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
       best->state = PendingFile::State::kCommitting;
       best->fsync_generation = 0;
       ++in_flight_;
+      // There may be more: the next idle worker looks (a chain, one scan
+      // per job, rather than every worker scanning on every wake-up).
+      idle_cv_.Signal();
       return best;
     }
-    if (next == absl::InfiniteFuture()) {
-      cv_.Wait(&mu_);
+    if (timekeeper_) {
+      // Another worker watches the clock and the changes; wait for a turn.
+      idle_cv_.Wait(&mu_);
     } else {
-      cv_.WaitWithDeadline(&mu_, next);
+      timekeeper_ = true;
+      if (next == absl::InfiniteFuture()) {
+        cv_.Wait(&mu_);
+      } else {
+        cv_.WaitWithDeadline(&mu_, next);
+      }
+      timekeeper_ = false;
     }
   }
 }
