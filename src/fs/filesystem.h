@@ -68,7 +68,7 @@
 #include "fs/name_policy.h"
 #include "fs/types.h"
 #include "immich/api.h"
-#include "immich/batching_api.h"
+#include "immich/batching_stats.h"
 #include "readcache/read_path.h"
 #include "spool/spool.h"
 

@@ -51,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "immich/api.h"
+#include "immich/batching_stats.h"
 
 namespace immichfs::immich {
 
@@ -66,18 +67,6 @@ struct BatchingOptions {
 // SHA-1s (hex) of files that will be checked soon; at most `max`.
 using CheckAhead = std::function<std::vector<std::string>(size_t max)>;
 
-// Counters for /.immich/status and the benchmark.
-struct BatchingStats {
-  uint64_t check_calls = 0;   // bulk-upload-check calls sent
-  uint64_t check_items = 0;   // checksums they carried
-  uint64_t checks_ahead_used = 0;  // checks answered from an accept asked ahead
-  uint64_t add_calls = 0;     // album add calls sent
-  uint64_t add_items = 0;     // asset ids they carried
-  uint64_t uploads = 0;       // uploads started
-  int uploads_in_flight = 0;
-  size_t checks_waiting = 0;  // checksums queued behind a call in flight
-  size_t adds_waiting = 0;    // asset ids queued behind one, all albums
-};
 
 class BatchingApi final : public ImmichApi {
  public:
