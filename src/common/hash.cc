@@ -36,6 +36,12 @@ Sha1Digest Sha1::Final() {
   return out;
 }
 
+Sha1Digest Sha1Of(absl::string_view bytes) {
+  Sha1 sha;
+  sha.Update(bytes.data(), bytes.size());
+  return sha.Final();
+}
+
 std::string ToHex(const uint8_t* data, size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(size * 2, '0');

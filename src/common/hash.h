@@ -30,6 +30,9 @@ class Sha1 {
   Ctx* ctx_;
 };
 
+// The SHA-1 of bytes held in memory, at once.
+Sha1Digest Sha1Of(absl::string_view bytes);
+
 std::string ToHex(const uint8_t* data, size_t size);
 // The value of one hex digit (either case), or -1.
 int HexValue(char c);

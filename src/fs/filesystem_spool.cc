@@ -22,7 +22,6 @@
 //  5. the kernel is told that the inode's attributes (ctime, and a
 //     duplicate's mtime) changed; its page cache stays (same bytes).
 // Notifications go out after ns_mu_ is released (filesystem.h).
-#include <array>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -79,14 +78,7 @@ AssetRec Filesystem::CommittedAsset(const cache::CommitResult& r) {
   rec.size = static_cast<int64_t>(r.size);
   rec.mtime = absl::FromUnixMillis(absl::ToUnixMillis(r.mtime));
   rec.ctime = rec.uploaded = absl::Now();
-  std::array<uint8_t, 20> digest{};
-  if (r.sha1_hex.size() == 40) {
-    for (size_t i = 0; i < digest.size(); ++i) {
-      digest[i] = static_cast<uint8_t>(HexValue(r.sha1_hex[2 * i]) * 16 +
-                                       HexValue(r.sha1_hex[2 * i + 1]));
-    }
-    rec.checksum = ToBase64(digest.data(), digest.size());
-  }
+  if (std::optional<Sha1Digest> digest = ParseSha1(r.sha1_hex)) rec.checksum = ToBase64(*digest);
   if (r.uploaded) return rec;
   absl::StatusOr<immich::Asset> asset = api_->GetAsset(r.asset_id);
   if (asset.ok() && asset->size >= 0) return Catalog::ToRec(*asset);

@@ -25,11 +25,7 @@ using immich::AssetPage;
 
 class HttpApiTest : public ClientTestBase<kVersion3> {};
 
-std::string Sha1Hex(const std::string& data) {
-  Sha1 sha;
-  sha.Update(data.data(), data.size());
-  return ToHex(sha.Final());
-}
+std::string Sha1Hex(const std::string& data) { return ToHex(Sha1Of(data)); }
 
 // A file in the temp dir holding `content`, removed with the object.
 class TempFile {

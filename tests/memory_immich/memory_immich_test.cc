@@ -15,11 +15,7 @@
 namespace immichfs::fake {
 namespace {
 
-std::string Sha1Hex(const std::string& bytes) {
-  Sha1 sha;
-  sha.Update(bytes.data(), bytes.size());
-  return ToHex(sha.Final());
-}
+std::string Sha1Hex(const std::string& bytes) { return ToHex(Sha1Of(bytes)); }
 
 class FakeImmichApiTest : public ::testing::Test {
  protected:

@@ -9,11 +9,7 @@
 namespace immichfs {
 namespace {
 
-std::string Sha1Hex(const std::string& data) {
-  Sha1 sha;
-  sha.Update(data.data(), data.size());
-  return ToHex(sha.Final());
-}
+std::string Sha1Hex(const std::string& data) { return ToHex(Sha1Of(data)); }
 
 TEST(HashTest, Sha1KnownVectors) {
   EXPECT_EQ(Sha1Hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");

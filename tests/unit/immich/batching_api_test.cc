@@ -21,11 +21,7 @@ namespace {
 using fake::FakeImmichApi;
 using fake::Method;
 
-std::string Sha1Hex(const std::string& bytes) {
-  Sha1 sha;
-  sha.Update(bytes.data(), bytes.size());
-  return ToHex(sha.Final());
-}
+std::string Sha1Hex(const std::string& bytes) { return ToHex(Sha1Of(bytes)); }
 
 // Holds calls of one method at their start until Open(); counts how many
 // are inside the server at once.
