@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -117,10 +118,13 @@ bool RangeStream::WaitForRoom() {
 }
 
 void RangeStream::DropConsumedLocked() {
-  // All but the last block are full; the last may be full too.
+  // All but the last block are full; the last may be full too. A block a
+  // waiting reader starts in is kept (read_stream.h).
+  const uint64_t keep_from = waiting_.empty() ? UINT64_MAX : *waiting_.begin();
   while (!blocks_.empty() &&
          (blocks_.size() > 1 || blocks_.front()->size() == p_.block_size) &&
-         base_ + (1 + kKeepBehindBlocks) * p_.block_size <= hwm_) {
+         base_ + (1 + kKeepBehindBlocks) * p_.block_size <= hwm_ &&
+         base_ + p_.block_size <= keep_from) {
     blocks_.pop_front();
     base_ += p_.block_size;
   }
@@ -192,6 +196,9 @@ absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, ReadResul
   if (offset >= p_.end || offset < base_) return absl::AbortedError("not in this stream");
   const uint64_t want_end = std::min<uint64_t>(offset + size, p_.end);
   hwm_ = std::max(hwm_, want_end);  // lets the download run far enough to cover us
+  // Our bytes stay until we have taken their views, below.
+  auto pin = waiting_.insert(offset);
+  absl::Cleanup unpin = [this, pin]() ABSL_NO_THREAD_SAFETY_ANALYSIS { waiting_.erase(pin); };
   auto ready = [this, want_end]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return received_ >= want_end || Over();
   };

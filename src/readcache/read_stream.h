@@ -13,6 +13,16 @@
 // the disk write happens on the cache's writer thread, never on this one), so
 // what a stream downloaded also serves later reads and other handles.
 //
+// A block is dropped once the furthest read is a few blocks past it, but
+// never while a reader waits for bytes in it: the kernel sends readahead
+// reads in parallel, and a read that registered before its bytes arrived
+// must find them when it wakes, however far the other reads have pushed the
+// high-water mark meanwhile (the download thread may run on for several
+// blocks before the woken reader gets the lock). Dropping such a block sent
+// the reader to the cache or to a bounded fetch of its block: on a cold
+// 200 MiB read from a real Immich 3.1, one extra 1 MiB request every few
+// MiB.
+//
 // Read hands out views into the blocks (ReadResult spans, with the block's
 // shared_ptr as holder) instead of copying. A block is allocated with exactly
 // its final size reserved, so appending to it never moves its bytes, and the
@@ -42,6 +52,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -130,6 +141,9 @@ class RangeStream {
   uint64_t hwm_ ABSL_GUARDED_BY(mu_);       // furthest end a reader asked for
   uint64_t window_ ABSL_GUARDED_BY(mu_);
   uint64_t consumed_ ABSL_GUARDED_BY(mu_) = 0;  // bytes handed to readers
+  // Where the readers inside Read start: their blocks are kept until they
+  // have taken their views.
+  std::multiset<uint64_t> waiting_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);    // the download's failure, if any
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool idle_stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -143,6 +143,30 @@ TEST_F(ReadPathTest, ParallelSlightlyReorderedReadsAreNotSeeks) {
   EXPECT_LE(api_.requests(), 3);
 }
 
+// The kernel's parallel readahead: a read far ahead raises the stream's
+// high-water mark while an earlier read still waits for its bytes. The
+// download may run past both before the earlier reader gets the lock again
+// (here: one sink call delivers 8 MiB); the earlier reader's block must still
+// be there, not dropped and fetched again with a request of its own.
+TEST_F(ReadPathTest, WaitingReaderKeepsItsBlockWhileLaterReadsRunAhead) {
+  ReadPathOptions options;
+  options.min_readahead = 16 * kMiB;
+  Make(0, options);  // no cache: a dropped block would cost a request
+  const std::string& bytes = AddAsset("p", 16 * kMiB, 9);
+  auto h = Open("p");
+  ExpectRead(*h, bytes, 0, kChunk);  // the exact first read
+  api_.SetChunk(8 * kMiB);
+  api_.SetGate(false);
+  std::thread early([&] { ExpectRead(*h, bytes, kChunk, kMiB - kChunk); });
+  while (api_.waiting_at_gate() == 0) absl::SleepFor(absl::Milliseconds(1));
+  std::thread late([&] { ExpectRead(*h, bytes, 4 * kMiB, kMiB); });
+  absl::SleepFor(absl::Milliseconds(100));  // let the late read register too
+  api_.SetGate(true);
+  early.join();
+  late.join();
+  EXPECT_EQ(api_.requests(), 2);  // the exact read and the stream
+}
+
 TEST_F(ReadPathTest, RandomReadsFetchAboutWhatWasAsked) {
   Make(256 * kMiB);
   const std::string& bytes = AddAsset("r", 64 * kMiB, 4);
