@@ -284,7 +284,7 @@ TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
 }
 
 TEST_F(ReadPathTest, StreamsCacheOnlyTheEndsOfAssetsBigForTheCache) {
-  Make(64 * kMiB);  // the limit defaults to an eighth: 8 MiB
+  Make(256 * kMiB);  // the limit defaults to a 32nd: 8 MiB
   AddAsset("small", 8 * kMiB, 40);
   const std::string& big = AddAsset("big", 20 * kMiB + 5, 41);
   for (const char* id : {"small", "big"}) {
