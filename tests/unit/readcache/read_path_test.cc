@@ -167,6 +167,27 @@ TEST_F(ReadPathTest, WaitingReaderKeepsItsBlockWhileLaterReadsRunAhead) {
   EXPECT_EQ(api_.requests(), 2);  // the exact read and the stream
 }
 
+// The kernel's parallel 1 MiB readahead reads reach the daemon's threads in
+// any order: one arriving 4 MiB behind the furthest read was seen on a real
+// mount. A block nobody has read yet stays while it is within the window
+// behind the furthest read, so such a read is served by the stream too.
+TEST_F(ReadPathTest, LateReadOfAnUnreadBlockIsServedByTheStream) {
+  ReadPathOptions options;
+  options.min_readahead = 16 * kMiB;
+  Make(0, options);  // no cache: a dropped block would cost a request
+  const std::string& bytes = AddAsset("o", 32 * kMiB, 10);
+  auto h = Open("o");
+  ExpectRead(*h, bytes, 0, kMiB);          // the exact first read
+  ExpectRead(*h, bytes, kMiB, kMiB);       // starts the stream
+  ExpectRead(*h, bytes, 6 * kMiB, kMiB);   // sent later, served first
+  ExpectRead(*h, bytes, 2 * kMiB, kMiB);   // 5 MiB behind the furthest read
+  ExpectRead(*h, bytes, 4 * kMiB, kMiB);
+  ExpectRead(*h, bytes, 3 * kMiB, kMiB);
+  ExpectRead(*h, bytes, 5 * kMiB, kMiB);
+  for (uint64_t at = 7 * kMiB; at < bytes.size(); at += kMiB) ExpectRead(*h, bytes, at, kMiB);
+  EXPECT_EQ(api_.requests(), 2);
+}
+
 TEST_F(ReadPathTest, RandomReadsFetchAboutWhatWasAsked) {
   Make(256 * kMiB);
   const std::string& bytes = AddAsset("r", 64 * kMiB, 4);
