@@ -6,8 +6,8 @@
 // gone past them. Backpressure: the download's sink blocks while the stream
 // holds more than `window` bytes past the furthest offset a reader asked for,
 // so memory stays bounded (a window ahead, at most a window behind, see
-// below) and TCP flow control slows the server down. The window doubles each time the reader has consumed as
-// much as the window, up to `max_window`.
+// below) and TCP flow control slows the server down. The window doubles each
+// time the reader has consumed as much as the window, up to `max_window`.
 //
 // Complete blocks go to the block cache as they arrive (BlockCache::PutAsync:
 // the disk write happens on the cache's writer thread, never on this one), so
@@ -18,8 +18,8 @@
 // order, so a read may come several MiB behind the furthest one asked. A
 // block is dropped once readers took all its bytes; one with bytes nobody
 // asked for yet stays until the furthest read is a window (at least a few
-// blocks) past it; and a block a reader is waiting in is never dropped, however
-// far the other reads have pushed the high-water mark meanwhile (the
+// blocks) past it; and a block a reader is waiting in is never dropped,
+// however far the other reads have pushed the high-water mark meanwhile (the
 // download thread may run on for several blocks before the woken reader gets
 // the lock). Dropping blocks a few MiB behind the furthest read, as before,
 // sent such readers to the cache or to a bounded fetch of their block: on a
