@@ -235,7 +235,7 @@ ReadPath::ReadPath(immich::ImmichApi* api, BlockCache* cache, ReadPathOptions op
       block_size_(cache != nullptr ? cache->block_size() : std::max<uint64_t>(options.block_size, 1)),
       stream_cache_limit_(options.stream_cache_limit != 0 || cache == nullptr
                               ? options.stream_cache_limit
-                              : cache->capacity() / 8),
+                              : cache->capacity() / 32),
       fetcher_(std::make_unique<BlockFetcher>(api, cache, block_size_)),
       threads_(std::make_shared<ThreadTracker>()) {}
 

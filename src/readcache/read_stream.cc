@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -15,8 +16,9 @@
 namespace immichfs::cache {
 namespace {
 
-// How far behind the furthest read a stream keeps bytes, for the kernel's
-// slightly out-of-order parallel reads: this many blocks.
+// How far behind the furthest read a stream keeps a block nobody has read
+// in full yet, for the kernel's out-of-order parallel reads: the window, and
+// at least this many blocks.
 constexpr uint64_t kKeepBehindBlocks = 2;
 // Resumes of one stream after transient failures, in all.
 constexpr int kMaxResumes = 3;
@@ -117,10 +119,17 @@ bool RangeStream::WaitForRoom() {
 }
 
 void RangeStream::DropConsumedLocked() {
-  // All but the last block are full; the last may be full too.
-  while (!blocks_.empty() &&
-         (blocks_.size() > 1 || blocks_.front()->size() == p_.block_size) &&
-         base_ + (1 + kKeepBehindBlocks) * p_.block_size <= hwm_) {
+  // A block a waiting reader starts in is kept (read_stream.h); one read in
+  // full goes at once; one with bytes nobody asked for yet stays while it is
+  // within the window behind the furthest read (or kKeepBehindBlocks).
+  const uint64_t keep_from = waiting_.empty() ? UINT64_MAX : *waiting_.begin();
+  const uint64_t keep_behind = std::max(kKeepBehindBlocks * p_.block_size, window_);
+  while (!blocks_.empty()) {
+    const Block& front = blocks_.front();
+    // All but the last block are full; the last may be full too.
+    if (blocks_.size() == 1 && front.bytes->size() < p_.block_size) break;
+    if (base_ + p_.block_size > keep_from) break;
+    if (front.served < front.bytes->size() && base_ + p_.block_size + keep_behind > hwm_) break;
     blocks_.pop_front();
     base_ += p_.block_size;
   }
@@ -142,19 +151,19 @@ bool RangeStream::Sink(const char* data, size_t size) {
         keep_going = false;
         break;
       }
-      if (blocks_.empty() || blocks_.back()->size() == p_.block_size) {
+      if (blocks_.empty() || blocks_.back().bytes->size() == p_.block_size) {
         auto block = std::make_shared<std::string>();
         block->reserve(std::min<uint64_t>(p_.block_size, p_.end - received_));
-        blocks_.push_back(std::move(block));
+        blocks_.push_back(Block{std::move(block)});
       }
-      std::string& last = *blocks_.back();
+      std::string& last = *blocks_.back().bytes;
       size_t take = std::min<uint64_t>(size, p_.block_size - last.size());
       last.append(data, take);
       received_ += take;
       data += take;
       size -= take;
       if (last.size() == p_.block_size || received_ == p_.end) {
-        complete.emplace_back((received_ - 1) / p_.block_size, blocks_.back());
+        complete.emplace_back((received_ - 1) / p_.block_size, blocks_.back().bytes);
       }
       DropConsumedLocked();
     }
@@ -192,6 +201,13 @@ absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, ReadResul
   if (offset >= p_.end || offset < base_) return absl::AbortedError("not in this stream");
   const uint64_t want_end = std::min<uint64_t>(offset + size, p_.end);
   hwm_ = std::max(hwm_, want_end);  // lets the download run far enough to cover us
+  // Our bytes stay until we have taken their views, below; blocks we read
+  // in full may go then.
+  auto pin = waiting_.insert(offset);
+  absl::Cleanup unpin = [this, pin]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    waiting_.erase(pin);
+    DropConsumedLocked();
+  };
   auto ready = [this, want_end]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return received_ >= want_end || Over();
   };
@@ -210,12 +226,13 @@ absl::StatusOr<size_t> RangeStream::Read(uint64_t offset, size_t size, ReadResul
   }
   if (offset < base_) return absl::AbortedError("bytes already dropped");
   for (uint64_t at = offset; at < want_end;) {
-    const std::shared_ptr<std::string>& block = blocks_[(at - base_) / p_.block_size];
+    Block& block = blocks_[(at - base_) / p_.block_size];
     uint64_t in_block = (at - base_) % p_.block_size;
-    uint64_t take = std::min<uint64_t>(want_end - at, block->size() - in_block);
+    uint64_t take = std::min<uint64_t>(want_end - at, block.bytes->size() - in_block);
     // data() stays put: the block's capacity was reserved up front.
-    out->Add(block->data() + in_block, take);
-    out->holders.push_back(block);
+    out->Add(block.bytes->data() + in_block, take);
+    out->holders.push_back(block.bytes);
+    block.served += take;
     at += take;
   }
   consumed_ += want_end - offset;

@@ -58,6 +58,11 @@ class FakeDownloadApi : public immich::ImmichApi {
     absl::MutexLock lock(&mu_);
     latency_ = latency;
   }
+  // Bytes handed to the sink per call (64 KiB unless set).
+  void SetChunk(uint64_t bytes) {
+    absl::MutexLock lock(&mu_);
+    chunk_ = bytes;
+  }
   void SetGate(bool open) {
     absl::MutexLock lock(&mu_);
     gate_open_ = open;
@@ -85,6 +90,7 @@ class FakeDownloadApi : public immich::ImmichApi {
     std::shared_ptr<const std::string> held;
     std::optional<Fault> fault;
     absl::Duration latency;
+    uint64_t chunk;
     {
       absl::MutexLock lock(&mu_);
       log_.push_back(Request{asset_id, offset, length});
@@ -97,6 +103,7 @@ class FakeDownloadApi : public immich::ImmichApi {
         if (f->second.times > 0) --f->second.times;
       }
       latency = latency_;
+      chunk = chunk_;
       ++at_gate_;
       mu_.Await(absl::Condition(&gate_open_));
       --at_gate_;
@@ -114,9 +121,8 @@ class FakeDownloadApi : public immich::ImmichApi {
     uint64_t end = length ? offset + *length : bytes.size();
     uint64_t stop = end;
     if (fault && fault->at_offset < end) stop = std::max(offset, fault->at_offset);
-    constexpr uint64_t kChunk = 64 << 10;
     for (uint64_t at = offset; at < stop;) {
-      uint64_t n = std::min(kChunk, stop - at);
+      uint64_t n = std::min(chunk, stop - at);
       {
         absl::MutexLock lock(&mu_);
         bytes_sent_ += n;
@@ -181,6 +187,7 @@ class FakeDownloadApi : public immich::ImmichApi {
   std::vector<Request> log_ ABSL_GUARDED_BY(mu_);
   uint64_t bytes_sent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration latency_ ABSL_GUARDED_BY(mu_);
+  uint64_t chunk_ ABSL_GUARDED_BY(mu_) = 64 << 10;
   bool gate_open_ ABSL_GUARDED_BY(mu_) = true;
   int at_gate_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -143,6 +143,51 @@ TEST_F(ReadPathTest, ParallelSlightlyReorderedReadsAreNotSeeks) {
   EXPECT_LE(api_.requests(), 3);
 }
 
+// The kernel's parallel readahead: a read far ahead raises the stream's
+// high-water mark while an earlier read still waits for its bytes. The
+// download may run past both before the earlier reader gets the lock again
+// (here: one sink call delivers 8 MiB); the earlier reader's block must still
+// be there, not dropped and fetched again with a request of its own.
+TEST_F(ReadPathTest, WaitingReaderKeepsItsBlockWhileLaterReadsRunAhead) {
+  ReadPathOptions options;
+  options.min_readahead = 16 * kMiB;
+  Make(0, options);  // no cache: a dropped block would cost a request
+  const std::string& bytes = AddAsset("p", 16 * kMiB, 9);
+  auto h = Open("p");
+  ExpectRead(*h, bytes, 0, kChunk);  // the exact first read
+  api_.SetChunk(8 * kMiB);
+  api_.SetGate(false);
+  std::thread early([&] { ExpectRead(*h, bytes, kChunk, kMiB - kChunk); });
+  while (api_.waiting_at_gate() == 0) absl::SleepFor(absl::Milliseconds(1));
+  std::thread late([&] { ExpectRead(*h, bytes, 4 * kMiB, kMiB); });
+  absl::SleepFor(absl::Milliseconds(100));  // let the late read register too
+  api_.SetGate(true);
+  early.join();
+  late.join();
+  EXPECT_EQ(api_.requests(), 2);  // the exact read and the stream
+}
+
+// The kernel's parallel 1 MiB readahead reads reach the daemon's threads in
+// any order: one arriving 4 MiB behind the furthest read was seen on a real
+// mount. A block nobody has read yet stays while it is within the window
+// behind the furthest read, so such a read is served by the stream too.
+TEST_F(ReadPathTest, LateReadOfAnUnreadBlockIsServedByTheStream) {
+  ReadPathOptions options;
+  options.min_readahead = 16 * kMiB;
+  Make(0, options);  // no cache: a dropped block would cost a request
+  const std::string& bytes = AddAsset("o", 32 * kMiB, 10);
+  auto h = Open("o");
+  ExpectRead(*h, bytes, 0, kMiB);          // the exact first read
+  ExpectRead(*h, bytes, kMiB, kMiB);       // starts the stream
+  ExpectRead(*h, bytes, 6 * kMiB, kMiB);   // sent later, served first
+  ExpectRead(*h, bytes, 2 * kMiB, kMiB);   // 5 MiB behind the furthest read
+  ExpectRead(*h, bytes, 4 * kMiB, kMiB);
+  ExpectRead(*h, bytes, 3 * kMiB, kMiB);
+  ExpectRead(*h, bytes, 5 * kMiB, kMiB);
+  for (uint64_t at = 7 * kMiB; at < bytes.size(); at += kMiB) ExpectRead(*h, bytes, at, kMiB);
+  EXPECT_EQ(api_.requests(), 2);
+}
+
 TEST_F(ReadPathTest, RandomReadsFetchAboutWhatWasAsked) {
   Make(256 * kMiB);
   const std::string& bytes = AddAsset("r", 64 * kMiB, 4);
@@ -260,7 +305,7 @@ TEST_F(ReadPathTest, LruEvictionKeepsWithinCacheSize) {
 }
 
 TEST_F(ReadPathTest, StreamsCacheOnlyTheEndsOfAssetsBigForTheCache) {
-  Make(64 * kMiB);  // the limit defaults to an eighth: 8 MiB
+  Make(256 * kMiB);  // the limit defaults to a 32nd: 8 MiB
   AddAsset("small", 8 * kMiB, 40);
   const std::string& big = AddAsset("big", 20 * kMiB + 5, 41);
   for (const char* id : {"small", "big"}) {
