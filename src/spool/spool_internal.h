@@ -1,6 +1,7 @@
-// Internals of the spool (spool.h), shared by spool.cc (the file operations
-// the fs layer calls) and spool_worker.cc (recovery, scheduling and the
-// upload workers). Not part of the contract; include only from those two.
+// Internals of the spool (spool.h), shared by spool.cc and spool_files.cc
+// (the file operations the fs layer calls), spool_recover.cc (recovery),
+// spool_schedule.cc (the workers' scheduling) and spool_worker.cc (what a
+// worker does). Not part of the contract; include only from those.
 //
 // Lock order: Entry::io_mu before Impl::mu_. mu_ is never held across a
 // syscall on data or an Immich call, except the cheap journal writes of
@@ -86,7 +87,7 @@ class Spool::Impl {
   Impl(SpoolOptions options, immich::ImmichApi* api);
   ~Impl();
 
-  // spool_worker.cc
+  // spool_recover.cc, spool_schedule.cc
   absl::Status Recover();
   void Start(SpoolOwner* owner);
   void Stop();
@@ -173,7 +174,8 @@ class Spool::Impl {
   void Schedule(Entry& e, absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordError(const Entry& e, const absl::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // spool_worker.cc
+  // spool_schedule.cc: WorkerLoop, NextJob, EarlyStartable, HoldUntilSettled;
+  // spool_worker.cc: the rest.
   void WorkerLoop();
   // The next entry ready to commit, marked kCommitting; nullptr on Stop().
   EntryPtr NextJob();
