@@ -91,9 +91,6 @@ Spool::Impl::EntryPtr Spool::Impl::NextJob() {
   }
 }
 
-// Steps: snapshot the generation (under its io_mu) / route it (unlinked,
-// incomplete, refused by the precheck, no upload link) / commit it, unless it
-// is in Immich already / finish (FinishSuccess, FinishFailure).
 bool Spool::Impl::EarlyStartable(const Entry& e) const {
   // Not a retry (its due time is a backoff), not a generation already
   // tried early, not one in Immich already.

@@ -68,6 +68,9 @@ Spool::Impl::Impl(SpoolOptions options, immich::ImmichApi* api)
 
 Spool::Impl::~Impl() { Stop(); }
 
+// Steps: snapshot the generation (under its io_mu) / route it (unlinked,
+// incomplete, refused by the precheck, no upload link) / commit it, unless it
+// is in Immich already / finish (FinishSuccess, FinishFailure).
 void Spool::Impl::RunJob(const EntryPtr& e) {
   CommitJob job;
   uint64_t gen = 0;
